@@ -1,0 +1,54 @@
+# Nano Studio. `make run` to start it, `make test` to test it; `make help` lists the rest.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench migrate superuser clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project (with test tools)
+
+run: export DEBUG ?= 1
+run: install ## Start web, worker and beat; embedded mode unless DATABASE_URL and REDIS_URL are set
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo ""
+	@echo "  Nano Studio is starting at http://127.0.0.1:$(PORT)/"
+	@if [ -n "$$DATABASE_URL" ]; then echo "  Production mode: PostgreSQL + Redis."; \
+	  else echo "  Embedded mode: SQLite and broker under var/ (no services needed)."; fi
+	@echo "  Emails (verification links) appear on the console and at http://127.0.0.1:$(PORT)/dev/mailbox/"
+	@echo "  Ctrl-C stops web, worker and beat."
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) --procfile Procfile
+
+test: install ## Run the whole suite (PostgreSQL + Redis when reachable, else SQLite)
+	$(BIN)/python tests/run.py $(ARGS)
+
+lint: install ## Ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Benchmarks under bench/ (needs PostgreSQL and Redis)
+	$(BIN)/python bench/run.py
+
+migrate: install ## Apply database migrations
+	$(BIN)/python manage.py migrate
+
+superuser: install ## Create an admin account for /admin/
+	$(BIN)/python manage.py createsuperuser
+
+clean: ## Remove .venv and var/ (the embedded database, broker and mailbox)
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from allauth.account.decorators import reauthentication_required
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from accounts.mail import read_mailbox
+from nanostudio.http import AuthedRequest
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/home.html")
+
+
+@login_required
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    subscription = getattr(request.user, "subscription", None)
+    return render(request, "accounts/dashboard.html", {"subscription": subscription})
+
+
+@login_required
+@reauthentication_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST":
+        if request.POST.get("confirm") != request.user.email:
+            messages.error(request, "Type your email address exactly to confirm.")
+            return render(request, "accounts/delete_account.html", status=400)
+        user = request.user
+        logout(request)
+        # Keys, jobs and ledger entries belong to the user and go with it (on_delete=CASCADE).
+        user.delete()
+        messages.success(request, "Your account and everything in it has been deleted.")
+        return redirect("home")
+    return render(request, "accounts/delete_account.html")
+
+
+def dev_mailbox(request: HttpRequest) -> HttpResponse:
+    if not settings.DEBUG:
+        raise Http404
+    return render(request, "accounts/dev_mailbox.html", {"emails": read_mailbox()})

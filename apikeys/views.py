@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from nanostudio.http import AuthedRequest
+
+
+@login_required
+def key_list(request: AuthedRequest) -> HttpResponse:
+    return render(request, "coming_soon.html", {"title": "API Keys", "section": "keys"})

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from billing import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("billing/", views.billing, name="billing"),
+    path("usage/", views.usage, name="usage"),
+]

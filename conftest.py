@@ -1,0 +1,166 @@
+"""Shared fixtures: the cast (alice, bob, charlie), services, a real Celery worker, a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+SCREENSHOTS = ROOT / "var" / "screenshots"
+SERVICES = os.environ.get("NANO_TEST_SERVICES") == "1"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous, so Django's async-safety guard does not apply here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_services = pytest.mark.skip(reason="PostgreSQL/Redis unreachable: embedded-mode run")
+    for item in items:
+        if "services" in item.keywords and not SERVICES:
+            item.add_marker(skip_services)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def make_user(email: str, password: str = "correct horse battery", *, plan: str = "free"):
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+    from billing.models import Plan
+    from billing.subscriptions import start_default_plan
+
+    user = User.objects.create_user(email=email, password=password)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    subscription = start_default_plan(user)
+    if plan != "free":
+        subscription.plan = Plan.objects.get(slug=plan)
+        subscription.save()
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob@example.com")
+
+
+@pytest.fixture
+def charlie(db):
+    return make_user("charlie@example.com")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+# --- A real Celery worker process --------------------------------------------------------
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a subprocess needs to share this test run's database and broker."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        base = env["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{name}"
+    else:
+        env["SQLITE_PATH"] = str(name)
+    env.update(extra or {})
+    return env
+
+
+def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "celery", "--app", "nanostudio", "worker", "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--concurrency", "1", *args,
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
+def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
+    """A worker process on this run's database and broker; yields once it answers a ping."""
+    from nanostudio.celery import ping
+
+    process = start_worker(worker_env())
+    try:
+        assert ping.delay().get(timeout=60) == "pong"
+        yield process
+    finally:
+        stop_worker(process)
+
+
+# --- Browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    path = shutil.which("chromium")
+    if not path:
+        if IN_CI:
+            pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_chromium, live_server):
+    context = _chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 860}
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

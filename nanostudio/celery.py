@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanostudio.settings")
+
+app = Celery("nanostudio")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.task(name="nanostudio.ping", ignore_result=False, soft_time_limit=5, time_limit=10)
+def ping() -> str:
+    """Health check: proves a worker is consuming from the broker."""
+    return "pong"

@@ -1,0 +1,39 @@
+"""The API's error type and its JSON envelope (SPEC.md section 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def error_response(error: ApiError) -> JsonResponse:
+    body = {
+        "success": False,
+        "error": {"code": error.code, "message": error.message, "details": error.details},
+    }
+    response = JsonResponse(body, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def not_found(what: str = "Resource") -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"{what} not found.")

@@ -1,0 +1,26 @@
+"""Typed request classes, so views say what they can rely on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from apikeys.models import ApiKey
+
+    from accounts.models import User
+
+
+class AuthedRequest(HttpRequest):
+    """A browser request from a logged-in user (behind @login_required)."""
+
+    user: User
+
+
+class ApiRequest(HttpRequest):
+    """An /api request authenticated by an API key: `auth` is the key, `user` its owner."""
+
+    auth: ApiKey
+    user: User
+    request_id: str

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from accounts import views as account_views
+from nanostudio.api import api
+
+admin.site.site_header = "Nano Studio admin"
+admin.site.site_title = "Nano Studio admin"
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("", include("accounts.urls")),
+    path("", include("apikeys.urls")),
+    path("", include("billing.urls")),
+    path("", include("studio.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    # The view answers 404 unless DEBUG is on: it only exists for local development.
+    path("dev/mailbox/", account_views.dev_mailbox, name="dev_mailbox"),
+    path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain")),
+]

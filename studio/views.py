@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from nanostudio.http import AuthedRequest
+
+
+@login_required
+def studio(request: AuthedRequest) -> HttpResponse:
+    return render(request, "coming_soon.html", {"title": "Studio", "section": "studio"})
+
+
+@login_required
+def jobs(request: AuthedRequest) -> HttpResponse:
+    return render(request, "coming_soon.html", {"title": "Jobs", "section": "jobs"})

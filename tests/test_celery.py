@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import start_worker, stop_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_embedded_mode_boots_on_sqlite_and_runs_a_task_on_a_real_worker(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")
+    }
+    env["VAR_DIR"] = str(tmp_path)
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr
+    assert (tmp_path / "nanostudio.sqlite3").exists()
+
+    worker = start_worker(env)
+    try:
+        call = subprocess.run(
+            [sys.executable, "-c", (
+                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'nanostudio.settings'); "
+                "django.setup(); from django.conf import settings; from nanostudio.celery import ping; "
+                "print(settings.CELERY_BROKER_URL, settings.DATABASES['default']['ENGINE'], ping.delay().get(timeout=60))"
+            )],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        stop_worker(worker)
+    assert call.returncode == 0, call.stderr
+    assert call.stdout.strip().splitlines()[-1].split() == [
+        "filesystem://",
+        "django.db.backends.sqlite3",
+        "pong",
+    ]
+    # The message went through the folder broker on disk.
+    assert (tmp_path / "broker" / "queue").is_dir()
+
+
+@pytest.mark.services
+def test_production_mode_runs_a_task_on_a_real_worker_over_redis(celery_worker, settings):
+    from nanostudio.celery import ping
+
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    assert ping.delay().get(timeout=30) == "pong"
