@@ -164,3 +164,43 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mint():
+    """mint(user, name="…", scopes=[…]) -> (key, secret)."""
+    from apikeys.models import PRESETS, ApiKey
+
+    def _mint(user, name: str = "test key", scopes=None, **fields):
+        return ApiKey.objects.mint(
+            user, name=name, scopes=scopes or PRESETS["full"][1], **fields
+        )
+
+    return _mint
+
+
+@pytest.fixture
+def alice_key(alice, mint):
+    """Alice's full-access key and its secret."""
+    return mint(alice, name="alice full")
+
+
+@pytest.fixture
+def api(client):
+    """api("get", "/api/…", key=secret, json=…) through the real middleware and routes."""
+    import json as jsonlib
+
+    def _call(method: str, path: str, key: str | None = None, json=None, headers=None, **extra):
+        headers = dict(headers or {})
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        kwargs = {"headers": headers, **extra}
+        if json is not None:
+            kwargs["data"] = jsonlib.dumps(json)
+            kwargs["content_type"] = "application/json"
+        return getattr(client, method)(path, **kwargs)
+
+    return _call

@@ -4,24 +4,62 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from apikeys.auth import ApiKeyAuth
 from nanostudio.errors import ApiError, error_response
+from nanostudio.schemas import ERROR_CODES
 
 logger = logging.getLogger("nanostudio.api")
 
-api = NinjaAPI(
+_ERROR_TABLE = "\n".join(
+    f"| {status} | `{code}` | {meaning} |" for code, (status, meaning) in ERROR_CODES.items()
+)
+
+DESCRIPTION = f"""
+Image generation and OCR. Guides and examples: [/docs/](/docs/).
+
+**Authentication.** Send an API key as `Authorization: Bearer <key>`, or as HTTP Basic with the
+key as the username and an empty password. Create keys under *Settings → API Keys*. Keys in
+query strings are refused; browser sessions are ignored.
+
+**Responses.** `{{"success": true, "data": {{…}}}}` or
+`{{"success": false, "error": {{"code": "…", "message": "…", "details": {{…}}}}}}`.
+Every response carries `X-Request-Id`.
+
+| status | code | when |
+|---|---|---|
+{_ERROR_TABLE}
+"""
+
+
+class StudioApi(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        # ApiKeyAuth reads HTTP Basic too; document it as a second, equivalent scheme.
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["ApiKeyBasic"] = {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The API key as the username, an empty password.",
+        }
+        for methods in schema["paths"].values():
+            for operation in methods.values():
+                if any("ApiKeyAuth" in entry for entry in operation.get("security", [])):
+                    operation["security"].append({"ApiKeyBasic": []})
+        return schema
+
+
+api = StudioApi(
     title="Nano Studio API",
     version="1",
-    description=(
-        "Image generation and OCR. Authenticate with `Authorization: Bearer <key>` "
-        "(or HTTP Basic with the key as username and an empty password). "
-        "Create keys under Settings → API Keys. Guides: [/docs/](/docs/)."
-    ),
+    description=DESCRIPTION,
     urls_namespace="api",
+    auth=ApiKeyAuth(),
 )
 
 
@@ -47,10 +85,15 @@ def handle_not_found(request: HttpRequest, exc: Http404) -> JsonResponse:
     return error_response(ApiError(404, "NOT_FOUND", "Not found."))
 
 
+@api.exception_handler(RequestDataTooBig)
+def handle_too_big(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse:
+    return error_response(ApiError(413, "PAYLOAD_TOO_LARGE", "The request body is too large."))
+
+
 @api.exception_handler(HttpError)
 def handle_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     code = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-        exc.status_code, "ERROR"
+        exc.status_code, "INTERNAL_ERROR"
     )
     return error_response(ApiError(exc.status_code, code, str(exc)))
 
@@ -61,3 +104,7 @@ def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
     return error_response(
         ApiError(500, "INTERNAL_ERROR", "Something went wrong on our side. It has been logged.")
     )
+
+
+api.add_router("/user", "accounts.api.router")
+api.add_router("/keys", "apikeys.api.router")

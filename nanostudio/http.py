@@ -24,3 +24,14 @@ class ApiRequest(HttpRequest):
     auth: ApiKey
     user: User
     request_id: str
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The caller's address; behind a proxy (TRUST_X_FORWARDED_FOR) the first forwarded hop."""
+    from django.conf import settings
+
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None

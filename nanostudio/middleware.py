@@ -29,3 +29,85 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-Id"] = request_id
         return response
+
+
+# Query-string credentials: refused outright, they end up in logs, history and referrers.
+_QUERY_KEY_NAMES = {"api_key", "apikey", "access_token", "token", "key"}
+_QUERY_KEY_VALUE_RE = re.compile(r"(nh_|sk-)[0-9A-Za-z]{20,}")
+_API_PAGES = ("/api/docs", "/api/openapi.json")
+
+
+class ApiMiddleware:
+    """Rules for /api that hold before routing: HTTPS, no keys in URLs, body size, envelopes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        refusal = self._refuse(request)
+        response = refusal or self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            response = self._as_envelope(response)
+        return response
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        from django.conf import settings
+
+        from nanostudio.errors import ApiError, error_response
+
+        if (
+            settings.SECURE_SSL_REDIRECT
+            and not request.is_secure()
+            and not request.path.startswith(_API_PAGES)
+        ):
+            return error_response(
+                ApiError(
+                    403,
+                    "HTTPS_REQUIRED",
+                    "The API is served over HTTPS only. Your key was sent in clear text: "
+                    "roll it under Settings → API Keys.",
+                )
+            )
+        for name, values in request.GET.lists():
+            if name.lower() in _QUERY_KEY_NAMES or any(
+                _QUERY_KEY_VALUE_RE.search(value) for value in values
+            ):
+                return error_response(
+                    ApiError(
+                        401,
+                        "INVALID_API_KEY",
+                        "API keys are not accepted in the URL. "
+                        "Send `Authorization: Bearer <key>` instead.",
+                        headers={"WWW-Authenticate": 'Bearer realm="api"'},
+                    )
+                )
+        length = request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > settings.API_MAX_BODY_BYTES:
+            return error_response(
+                ApiError(
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    f"The request body is over the limit of {settings.API_MAX_BODY_BYTES} bytes.",
+                    {"max_bytes": settings.API_MAX_BODY_BYTES},
+                )
+            )
+        return None
+
+    def _as_envelope(self, response: HttpResponse) -> HttpResponse:
+        """Errors produced outside the API's handlers (routing, 405, crashes) in the envelope."""
+        from nanostudio.errors import ApiError, error_response
+
+        status = response.status_code
+        code, message = {
+            404: ("NOT_FOUND", "No such API endpoint."),
+            405: ("METHOD_NOT_ALLOWED", "This endpoint does not accept that method."),
+            413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+        }.get(status, ("INTERNAL_ERROR", "Something went wrong on our side. It has been logged."))
+        if status >= 500:
+            status = 500
+        headers = {"Allow": response["Allow"]} if response.has_header("Allow") else {}
+        return error_response(ApiError(status, code, message, headers=headers))

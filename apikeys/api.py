@@ -1,0 +1,175 @@
+"""/api/keys: manage keys from a script (scope `keys:write`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Router, Schema
+from pydantic import Field, field_validator, model_validator
+
+from apikeys.auth import ApiKeyAuth
+from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
+from nanostudio.errors import ApiError
+from nanostudio.http import ApiRequest
+from nanostudio.schemas import envelope, errors, ok
+
+router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
+
+ScopeName = Literal[tuple(scope.value for scope in Scope)]  # type: ignore[valid-type]
+Grace = Literal[tuple(ROLL_GRACE_PERIODS)]  # type: ignore[valid-type]
+
+
+class KeyOut(Schema):
+    id: int
+    name: str
+    hint: str
+    scopes: list[str]
+    status: str = Field(validation_alias="display_status")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    last_used_ip: str | None
+    previous_secret_valid_until: datetime | None = Field(validation_alias="previous_valid_until")
+
+
+class KeyWithSecretOut(Schema):
+    key: KeyOut
+    secret: str = Field(description="The full key. Shown once: store it now.")
+
+
+class KeyListOut(Schema):
+    keys: list[KeyOut]
+
+
+class KeyCreateIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    preset: Literal["full", "generate", "read"] | None = None
+    scopes: list[ScopeName] | None = None  # type: ignore[valid-type]
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    prefix: Literal["nh_", "sk-"] = "nh_"
+
+    @field_validator("name")
+    @classmethod
+    def strip_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("The name cannot be blank.")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def one_of_preset_or_scopes(self) -> KeyCreateIn:
+        if (self.preset is None) == (self.scopes is None):
+            raise ValueError("Give either `preset` or `scopes`.")
+        if self.scopes is not None and not self.scopes:
+            raise ValueError("`scopes` cannot be empty.")
+        return self
+
+
+class KeyRollIn(Schema):
+    grace: Grace = "24h"  # type: ignore[valid-type]
+
+
+class KeyUpdateIn(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    enabled: bool | None = None
+
+
+def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
+    return get_object_or_404(ApiKey, pk=key_id, user=request.user)
+
+
+def _name_taken(name: str) -> ApiError:
+    return ApiError(
+        400,
+        "VALIDATION_ERROR",
+        "The request is not valid.",
+        {"fields": {"name": f"You already have a key named “{name}”."}},
+    )
+
+
+@router.get("", response={200: envelope(KeyListOut), **errors(403)})
+def list_keys(request: ApiRequest, include_revoked: bool = False):
+    """Your keys, newest first (secrets are never shown again)."""
+    keys = ApiKey.objects.filter(user=request.user)
+    if not include_revoked:
+        keys = keys.exclude(status=ApiKey.Status.REVOKED)
+    return ok({"keys": list(keys)})
+
+
+@router.post("", response={201: envelope(KeyWithSecretOut), **errors(400, 403)})
+def create_key(request: ApiRequest, payload: KeyCreateIn):
+    """Create a key. A key can only grant scopes it holds itself."""
+    scopes = list(PRESETS[payload.preset][1]) if payload.preset else list(payload.scopes or [])
+    missing = sorted(set(scopes) - set(request.auth.scopes))
+    if missing:
+        raise ApiError(
+            403,
+            "INSUFFICIENT_PERMISSIONS",
+            "A key can only grant scopes it holds itself.",
+            {"required_scope": " ".join(missing)},
+        )
+    expires_at = (
+        timezone.now() + timedelta(days=payload.expires_in_days) if payload.expires_in_days else None
+    )
+    try:
+        key, secret = ApiKey.objects.mint(
+            request.user,
+            name=payload.name,
+            scopes=scopes,
+            expires_at=expires_at,
+            prefix=payload.prefix,
+        )
+    except KeyLimitReached as limit:
+        raise ApiError(
+            403,
+            "INSUFFICIENT_PERMISSIONS",
+            f"Your plan allows {limit.args[0]} live API keys. Revoke one or upgrade your plan.",
+            {"limit": limit.args[0]},
+        ) from None
+    except KeyNameTaken:
+        raise _name_taken(payload.name) from None
+    return 201, ok({"key": key, "secret": secret})
+
+
+@router.get("/{int:key_id}", response={200: envelope(KeyOut), **errors(403, 404)})
+def get_key(request: ApiRequest, key_id: int):
+    return ok(_get_key_for_user(request, key_id))
+
+
+@router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(400, 403, 404)})
+def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
+    """Rename, or disable (`enabled: false`, reversible) and re-enable a key."""
+    key = _get_key_for_user(request, key_id)
+    if key.status == ApiKey.Status.REVOKED:
+        raise ApiError(400, "VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
+    if payload.name is not None and payload.name.strip() != key.name:
+        key.name = payload.name.strip()
+        try:
+            with transaction.atomic():
+                key.save(update_fields=["name"])
+        except IntegrityError:
+            raise _name_taken(key.name) from None
+    if payload.enabled is not None:
+        key.set_enabled(payload.enabled)
+    return ok(key)
+
+
+@router.post("/{int:key_id}/roll", response={200: envelope(KeyWithSecretOut), **errors(403, 404)})
+def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
+    """New secret, same name and scopes; the old secret works for `grace` (now, 1h, 24h, 7d)."""
+    key = _get_key_for_user(request, key_id)
+    if key.status == ApiKey.Status.REVOKED:
+        raise ApiError(404, "NOT_FOUND", "API key not found.")
+    secret = key.roll(payload.grace)
+    return ok({"key": key, "secret": secret})
+
+
+@router.delete("/{int:key_id}", response={200: envelope(KeyOut), **errors(403, 404)})
+def revoke_key(request: ApiRequest, key_id: int):
+    """Revoke a key for good: the next request with it gets 401."""
+    key = _get_key_for_user(request, key_id)
+    key.revoke()
+    return ok(key)

@@ -1,0 +1,84 @@
+"""Authentication for /api: a key from `Authorization: Bearer` or HTTP Basic, and its scopes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.http import HttpRequest
+from ninja.security.base import AuthBase
+
+from apikeys.models import ApiKey, AuthFailure
+from nanostudio.errors import ApiError
+from nanostudio.http import client_ip
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
+MESSAGES = {
+    "MISSING_API_KEY": (
+        "No API key. Send it as `Authorization: Bearer <key>`; "
+        "create one under Settings → API Keys."
+    ),
+    "INVALID_API_KEY": "The API key is not valid: it is malformed, unknown, disabled or revoked.",
+    "EXPIRED_API_KEY": "The API key has expired. Create a new one under Settings → API Keys.",
+}
+
+
+def _unauthorized(code: str, message: str | None = None, details: dict | None = None) -> ApiError:
+    return ApiError(401, code, message or MESSAGES[code], details, headers=CHALLENGE)
+
+
+def credentials_from(request: HttpRequest) -> str:
+    """The raw key from the Authorization header (Bearer, or Basic with an empty password)."""
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        raise _unauthorized("MISSING_API_KEY")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized("INVALID_API_KEY") from None
+        username, _, password = decoded.partition(":")
+        if password:
+            raise _unauthorized(
+                "INVALID_API_KEY", "With HTTP Basic, send the key as the username and no password."
+            )
+        return username
+    raise _unauthorized(
+        "INVALID_API_KEY", "Unsupported Authorization scheme: use `Bearer <key>`."
+    )
+
+
+class ApiKeyAuth(AuthBase):
+    """Any valid key; with `scopes`, the key must hold at least one of them."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+    openapi_description = "An API key (`nh_…` or `sk-…`) as `Authorization: Bearer <key>`."
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = scopes
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> ApiKey:
+        raw = credentials_from(request)
+        try:
+            key = ApiKey.objects.authenticate(raw)
+        except AuthFailure as failure:
+            details = {"expired_at": failure.expired_at.isoformat()} if failure.expired_at else None
+            raise _unauthorized(failure.code, details=details) from None
+        request.api_key = key  # type: ignore[attr-defined]
+        # Only the key speaks for the caller on /api: a browser session is never used here.
+        request.user = key.user
+        if self.scopes and not key.has_scope(*self.scopes):
+            raise ApiError(
+                403,
+                "INSUFFICIENT_PERMISSIONS",
+                f"This API key lacks the `{self.scopes[0]}` scope.",
+                {"required_scope": " or ".join(self.scopes)},
+            )
+        key.touch(client_ip(request))
+        return key

@@ -1,0 +1,281 @@
+"""API keys: minted once, stored as an HMAC digest, authenticated in one indexed query.
+
+Format: `nh_` (or `sk-`) + 32 base62 characters from `secrets` + 6 base62 characters of the
+CRC32 of those 32 (41 characters). The checksum lets us reject typos and garbage in memory,
+before any database query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+import zlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+PREFIXES = ("nh_", "sk-")
+RANDOM_LENGTH = 32
+CHECKSUM_LENGTH = 6
+KEY_RE = re.compile(r"^(nh_|sk-)([0-9A-Za-z]{32})([0-9A-Za-z]{6})$")
+LAST_USED_WRITE_EVERY_S = 60
+ROLL_GRACE_PERIODS = {
+    "now": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+
+
+class Scope(models.TextChoices):
+    GENERATE = "generate", "Generate images"
+    OCR = "ocr", "Run OCR"
+    JOBS_READ = "jobs:read", "Read jobs"
+    USAGE_READ = "usage:read", "Read usage"
+    KEYS_WRITE = "keys:write", "Manage API keys"
+    WEBHOOKS_WRITE = "webhooks:write", "Manage webhooks"
+
+
+PRESETS: dict[str, tuple[str, list[str]]] = {
+    "full": ("Full access", [scope.value for scope in Scope]),
+    "generate": ("Generate only", [Scope.GENERATE, Scope.OCR, Scope.JOBS_READ]),
+    "read": ("Read only", [Scope.JOBS_READ, Scope.USAGE_READ]),
+}
+
+
+def _base62(number: int, width: int) -> str:
+    chars = []
+    while number:
+        number, remainder = divmod(number, 62)
+        chars.append(BASE62[remainder])
+    return "".join(reversed(chars)).rjust(width, "0")
+
+
+def checksum(random_part: str) -> str:
+    return _base62(zlib.crc32(random_part.encode()), CHECKSUM_LENGTH)
+
+
+def generate_secret(prefix: str = "nh_") -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"prefix must be one of {PREFIXES}")
+    random_part = "".join(secrets.choice(BASE62) for _ in range(RANDOM_LENGTH))
+    return prefix + random_part + checksum(random_part)
+
+
+def is_well_formed(raw: str) -> bool:
+    """Format and checksum, in memory: a malformed key never reaches the database."""
+    match = KEY_RE.match(raw)
+    return bool(match) and hmac.compare_digest(checksum(match.group(2)), match.group(3))
+
+
+def digest(raw: str) -> str:
+    return hmac.new(settings.API_KEY_PEPPER.encode(), raw.encode(), hashlib.sha256).hexdigest()
+
+
+def hint_for(raw: str) -> str:
+    return f"{raw[:7]}…{raw[-4:]}"
+
+
+class KeyLimitReached(Exception):
+    pass
+
+
+class KeyNameTaken(Exception):
+    pass
+
+
+class AuthFailure(Exception):
+    """Why a presented key was refused: `code` is the API error code."""
+
+    def __init__(self, code: str, expired_at: datetime | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.expired_at = expired_at
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def live(self) -> ApiKeyQuerySet:
+        """Keys that count against the plan's limit: not revoked, not expired."""
+        now = timezone.now()
+        return self.exclude(status=ApiKey.Status.REVOKED).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: ignore[misc]
+    def mint(
+        self,
+        user,
+        *,
+        name: str,
+        scopes: list[str],
+        expires_at: datetime | None = None,
+        prefix: str = "nh_",
+        created_by=None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; returns it with its secret, which is never available again."""
+        from billing.models import Plan
+
+        secret = generate_secret(prefix)
+        with transaction.atomic():
+            # Lock the owner so two concurrent creates cannot both pass the limit check.
+            type(user).objects.select_for_update().filter(pk=user.pk).first()
+            subscription = getattr(user, "subscription", None)
+            limit = subscription.plan.max_api_keys if subscription else Plan().max_api_keys
+            if self.filter(user=user).live().count() >= limit:
+                raise KeyLimitReached(limit)
+            try:
+                with transaction.atomic():
+                    key = self.create(
+                        user=user,
+                        name=name,
+                        scopes=sorted(set(scopes)),
+                        expires_at=expires_at,
+                        digest=digest(secret),
+                        hint=hint_for(secret),
+                        created_by=created_by or user,
+                    )
+            except IntegrityError:
+                raise KeyNameTaken(name) from None
+        return key, secret
+
+    def authenticate(self, raw: str) -> ApiKey:
+        """The active key for `raw`, with its owner and plan, in one query; else AuthFailure."""
+        if not is_well_formed(raw):
+            raise AuthFailure("INVALID_API_KEY")
+        presented = digest(raw)
+        key = (
+            self.select_related("user__subscription__plan")
+            .filter(Q(digest=presented) | Q(previous_digest=presented))
+            .first()
+        )
+        if key is None or key.status != ApiKey.Status.ACTIVE:
+            raise AuthFailure("INVALID_API_KEY")
+        now = timezone.now()
+        if not hmac.compare_digest(key.digest, presented):
+            # The secret this key had before it was rolled: valid until its grace ends.
+            if key.previous_valid_until is None or key.previous_valid_until <= now:
+                raise AuthFailure("INVALID_API_KEY")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at)
+        return key
+
+
+class ApiKey(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+        REVOKED = "revoked", "Revoked"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    # HMAC-SHA256(pepper, full key), hex. Never the key itself.
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=16, editable=False)
+    scopes = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # After a roll, the old secret keeps working until previous_valid_until.
+    previous_digest = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    rolled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyManager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API key"
+        constraints = [
+            # Revoked keys free their name for reuse.
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=~Q(status="revoked"),
+                name="apikey_name_unique_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def display_status(self) -> str:
+        if self.status == self.Status.ACTIVE and self.is_expired:
+            return "expired"
+        return self.status
+
+    @property
+    def in_grace(self) -> bool:
+        return bool(self.previous_valid_until and self.previous_valid_until > timezone.now())
+
+    def has_scope(self, *any_of: str) -> bool:
+        return any(scope in self.scopes for scope in any_of)
+
+    def touch(self, ip: str | None) -> None:
+        """Record use at most once a minute: no write at all on most requests."""
+        now = timezone.now()
+        threshold = now - timedelta(seconds=LAST_USED_WRITE_EVERY_S)
+        if self.last_used_at is not None and self.last_used_at > threshold:
+            return
+        # Conditional, so concurrent requests on other workers write once between them.
+        ApiKey.objects.filter(pk=self.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=threshold)
+        ).update(last_used_at=now, last_used_ip=ip)
+        self.last_used_at, self.last_used_ip = now, ip
+
+    def roll(self, grace: str) -> str:
+        """Issue a new secret; the current one keeps working for the grace period."""
+        if grace not in ROLL_GRACE_PERIODS:
+            raise ValueError(f"grace must be one of {list(ROLL_GRACE_PERIODS)}")
+        secret = generate_secret(self.hint[:3])
+        now = timezone.now()
+        period = ROLL_GRACE_PERIODS[grace]
+        self.previous_digest = self.digest if period else None
+        self.previous_valid_until = now + period if period else None
+        self.digest = digest(secret)
+        self.hint = hint_for(secret)
+        self.rolled_at = now
+        self.save(
+            update_fields=["previous_digest", "previous_valid_until", "digest", "hint", "rolled_at"]
+        )
+        return secret
+
+    def revoke(self) -> None:
+        ApiKey.objects.filter(pk=self.pk).exclude(status=self.Status.REVOKED).update(
+            status=self.Status.REVOKED,
+            revoked_at=timezone.now(),
+            previous_digest=None,
+            previous_valid_until=None,
+        )
+        self.refresh_from_db()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Disable (reversible) or re-enable; a revoked key stays revoked."""
+        new, old = (
+            (self.Status.ACTIVE, self.Status.DISABLED)
+            if enabled
+            else (self.Status.DISABLED, self.Status.ACTIVE)
+        )
+        ApiKey.objects.filter(pk=self.pk, status=old).update(status=new)
+        self.refresh_from_db()

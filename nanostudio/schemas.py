@@ -1,0 +1,62 @@
+"""Shared API schemas: the success and error envelopes, and the error responses per route."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import create_model
+
+ERROR_CODES = {
+    "VALIDATION_ERROR": (400, "Bad JSON or fields; `details.fields` names each."),
+    "INVALID_IMAGE": (400, "Not base64, not PNG/JPEG/WebP/GIF, or a decompression bomb."),
+    "MISSING_API_KEY": (401, "No credentials were sent."),
+    "INVALID_API_KEY": (401, "Malformed, bad checksum, unknown, revoked or disabled key."),
+    "EXPIRED_API_KEY": (401, "The key is past its expiry; `details.expired_at`."),
+    "INSUFFICIENT_CREDITS": (402, "Not enough credits; `details.required`, `remaining`, `resets_at`."),
+    "INSUFFICIENT_PERMISSIONS": (403, "The key lacks the scope, or the plan lacks the feature."),
+    "HTTPS_REQUIRED": (403, "Plain HTTP in production."),
+    "NOT_FOUND": (404, "Unknown id, or another user's object."),
+    "METHOD_NOT_ALLOWED": (405, "The endpoint does not accept this method."),
+    "IDEMPOTENCY_KEY_IN_USE": (409, "A request with this Idempotency-Key is still running."),
+    "PAYLOAD_TOO_LARGE": (413, "The body is over the limit."),
+    "IDEMPOTENCY_KEY_REUSED": (422, "This Idempotency-Key was used with another body."),
+    "RATE_LIMIT_EXCEEDED": (429, "Too many requests; `Retry-After` and `details.retry_after`."),
+    "TOO_MANY_CONCURRENT_JOBS": (429, "The plan's concurrent-job cap is reached."),
+    "INTERNAL_ERROR": (500, "Our fault; never a stack trace."),
+    "ENGINE_UNAVAILABLE": (503, "The template's engine is not configured or is down."),
+    "SERVICE_UNAVAILABLE": (503, "A backing service is down; `Retry-After`."),
+}  # fmt: skip
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(Schema):
+    success: Literal[False]
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """Error responses for a route's OpenAPI entry; every key-authenticated route has these."""
+    return dict.fromkeys((401, 429, 500, 503, *statuses), ErrorOut)
+
+
+_envelopes: dict[type, type] = {}
+
+
+def envelope(schema: Any) -> type[Schema]:
+    """`{"success": true, "data": <schema>}` as a named schema (one per data schema)."""
+    if schema not in _envelopes:
+        name = getattr(schema, "__name__", "Data").replace("Out", "") + "Response"
+        _envelopes[schema] = create_model(
+            name, __base__=Schema, success=(Literal[True], True), data=(schema, ...)
+        )
+    return _envelopes[schema]
+
+
+def ok(data: Any) -> dict[str, Any]:
+    return {"success": True, "data": data}
