@@ -175,9 +175,7 @@ def mint():
     from apikeys.models import PRESETS, ApiKey
 
     def _mint(user, name: str = "test key", scopes=None, **fields):
-        return ApiKey.objects.mint(
-            user, name=name, scopes=scopes or PRESETS["full"][1], **fields
-        )
+        return ApiKey.objects.mint(user, name=name, scopes=scopes or PRESETS["full"][1], **fields)
 
     return _mint
 

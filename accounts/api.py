@@ -56,7 +56,12 @@ def profile(request: ApiRequest):
     subscription = getattr(user, "subscription", None)
     return ok(
         {
-            "user": {"id": user.pk, "email": user.email, "name": user.name, "joined": user.date_joined},
+            "user": {
+                "id": user.pk,
+                "email": user.email,
+                "name": user.name,
+                "joined": user.date_joined,
+            },
             "plan": subscription.plan if subscription else None,
             "credits": credit_summary(user),
             "key": key,

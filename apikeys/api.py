@@ -8,7 +8,7 @@ from typing import Literal
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
@@ -112,7 +112,9 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
             {"required_scope": " ".join(missing)},
         )
     expires_at = (
-        timezone.now() + timedelta(days=payload.expires_in_days) if payload.expires_in_days else None
+        timezone.now() + timedelta(days=payload.expires_in_days)
+        if payload.expires_in_days
+        else None
     )
     try:
         key, secret = ApiKey.objects.mint(
@@ -131,7 +133,7 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
         ) from None
     except KeyNameTaken:
         raise _name_taken(payload.name) from None
-    return 201, ok({"key": key, "secret": secret})
+    return Status(201, ok({"key": key, "secret": secret}))
 
 
 @router.get("/{int:key_id}", response={200: envelope(KeyOut), **errors(403, 404)})

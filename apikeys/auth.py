@@ -47,9 +47,7 @@ def credentials_from(request: HttpRequest) -> str:
                 "INVALID_API_KEY", "With HTTP Basic, send the key as the username and no password."
             )
         return username
-    raise _unauthorized(
-        "INVALID_API_KEY", "Unsupported Authorization scheme: use `Bearer <key>`."
-    )
+    raise _unauthorized("INVALID_API_KEY", "Unsupported Authorization scheme: use `Bearer <key>`.")
 
 
 class ApiKeyAuth(AuthBase):

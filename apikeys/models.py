@@ -16,6 +16,7 @@ import zlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -110,6 +111,13 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 
 
 class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: ignore[misc]
+    def limit_for(self, user) -> int:
+        """How many live keys the user's plan allows."""
+        from billing.models import Plan
+
+        subscription = getattr(user, "subscription", None)
+        return (subscription.plan if subscription else Plan()).max_api_keys
+
     def mint(
         self,
         user,
@@ -121,14 +129,11 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
         created_by=None,
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it with its secret, which is never available again."""
-        from billing.models import Plan
-
         secret = generate_secret(prefix)
         with transaction.atomic():
             # Lock the owner so two concurrent creates cannot both pass the limit check.
-            type(user).objects.select_for_update().filter(pk=user.pk).first()
-            subscription = getattr(user, "subscription", None)
-            limit = subscription.plan.max_api_keys if subscription else Plan().max_api_keys
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            limit = self.limit_for(user)
             if self.filter(user=user).live().count() >= limit:
                 raise KeyLimitReached(limit)
             try:
@@ -159,10 +164,11 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
         if key is None or key.status != ApiKey.Status.ACTIVE:
             raise AuthFailure("INVALID_API_KEY")
         now = timezone.now()
-        if not hmac.compare_digest(key.digest, presented):
-            # The secret this key had before it was rolled: valid until its grace ends.
-            if key.previous_valid_until is None or key.previous_valid_until <= now:
-                raise AuthFailure("INVALID_API_KEY")
+        # Not the current secret: the one before a roll, valid until its grace ends.
+        if not hmac.compare_digest(key.digest, presented) and (
+            key.previous_valid_until is None or key.previous_valid_until <= now
+        ):
+            raise AuthFailure("INVALID_API_KEY")
         if key.expires_at is not None and key.expires_at <= now:
             raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at)
         return key
@@ -228,6 +234,14 @@ class ApiKey(models.Model):
     @property
     def in_grace(self) -> bool:
         return bool(self.previous_valid_until and self.previous_valid_until > timezone.now())
+
+    @property
+    def preset_label(self) -> str | None:
+        """ "Full access" etc. when the scopes are exactly a preset's."""
+        for label, scopes in PRESETS.values():
+            if sorted(scopes) == sorted(self.scopes):
+                return label
+        return None
 
     def has_scope(self, *any_of: str) -> bool:
         return any(scope in self.scopes for scope in any_of)

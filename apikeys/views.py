@@ -1,12 +1,130 @@
+"""Settings → API Keys: one page, with its dialogs as named partials (htmx) or pages (no JS)."""
+
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
+from accounts.decorators import recent_login_required
+from apikeys.forms import ApiKeyCreateForm, ApiKeyRenameForm, ApiKeyRollForm
+from apikeys.models import PRESETS, ApiKey, KeyLimitReached, KeyNameTaken
 from nanostudio.http import AuthedRequest
+
+PAGE = "apikeys/key_list.html"
+
+
+def _get_key_for_user(request: AuthedRequest, key_id: int) -> ApiKey:
+    return get_object_or_404(ApiKey, pk=key_id, user=request.user)
+
+
+def _dialog(request: AuthedRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
+    """A dialog's content: the partial alone for htmx, else a page around it."""
+    context = {"partial": f"{PAGE}#{partial}", **context}
+    template = f"{PAGE}#{partial}" if request.htmx else "apikeys/dialog_page.html"
+    return render(request, template, context, status=status)
+
+
+def _done(request: AuthedRequest, message: str) -> HttpResponse:
+    """After a change: htmx closes the dialog and reloads the table; without JS, redirect."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        return trigger_client_event(response, "keys-changed", {"message": message})
+    messages.success(request, message)
+    return redirect("apikeys:list")
+
+
+def _list_context(request: AuthedRequest) -> dict:
+    keys = list(ApiKey.objects.filter(user=request.user))
+    live = sum(1 for key in keys if key.status != "revoked" and not key.is_expired)
+    return {"keys": keys, "live_count": live, "key_limit": ApiKey.objects.limit_for(request.user)}
 
 
 @login_required
 def key_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "coming_soon.html", {"title": "API Keys", "section": "keys"})
+    template = f"{PAGE}#key-table" if request.htmx else PAGE
+    return render(request, template, _list_context(request))
+
+
+@login_required
+@recent_login_required
+@never_cache
+def key_create(request: AuthedRequest) -> HttpResponse:
+    form = ApiKeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            key, secret = ApiKey.objects.mint(
+                request.user,
+                name=data["name"],
+                scopes=data["scope_list"],
+                expires_at=data["expires_at"],
+                prefix=data["prefix"],
+            )
+        except KeyLimitReached as limit:
+            form.add_error(
+                None,
+                f"Your plan allows {limit.args[0]} live API keys. "
+                "Revoke a key you no longer use, or upgrade your plan under Billing.",
+            )
+        except KeyNameTaken:
+            form.add_error("name", "You already have a key with this name.")
+        else:
+            response = _dialog(request, "secret", {"key": key, "secret": secret, "created": True})
+            return trigger_client_event(response, "keys-changed", {}, after="swap")
+    status = 400 if form.errors else 200
+    return _dialog(request, "create-form", {"form": form, "presets": PRESETS}, status)
+
+
+@login_required
+@recent_login_required
+@never_cache
+def key_roll(request: AuthedRequest, key_id: int) -> HttpResponse:
+    key = _get_key_for_user(request, key_id)
+    if key.status == ApiKey.Status.REVOKED:
+        return _done(request, f"“{key.name}” is revoked and cannot be rolled.")
+    form = ApiKeyRollForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        secret = key.roll(form.cleaned_data["grace"])
+        response = _dialog(request, "secret", {"key": key, "secret": secret, "created": False})
+        return trigger_client_event(response, "keys-changed", {}, after="swap")
+    return _dialog(request, "roll-form", {"key": key, "form": form})
+
+
+@login_required
+def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
+    key = _get_key_for_user(request, key_id)
+    form = ApiKeyRenameForm(request.POST or None, initial={"name": key.name})
+    if request.method == "POST" and form.is_valid() and key.status != ApiKey.Status.REVOKED:
+        key.name = form.cleaned_data["name"]
+        try:
+            with transaction.atomic():
+                key.save(update_fields=["name"])
+        except IntegrityError:
+            form.add_error("name", "You already have a key with this name.")
+        else:
+            return _done(request, f"Renamed to “{key.name}”.")
+    return _dialog(request, "rename-form", {"key": key, "form": form}, 400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def key_toggle(request: AuthedRequest, key_id: int) -> HttpResponse:
+    key = _get_key_for_user(request, key_id)
+    enable = request.POST.get("enabled") == "1"
+    key.set_enabled(enable)
+    return _done(request, f"“{key.name}” is {'enabled' if enable else 'disabled'}.")
+
+
+@login_required
+def key_revoke(request: AuthedRequest, key_id: int) -> HttpResponse:
+    key = _get_key_for_user(request, key_id)
+    if request.method == "POST":
+        key.revoke()
+        return _done(request, f"“{key.name}” is revoked. Requests with it now get 401.")
+    return _dialog(request, "revoke-confirm", {"key": key})

@@ -5,4 +5,5 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict:
-    return {"SITE_URL": settings.SITE_URL, "DEBUG": settings.DEBUG}
+    # The site's own address as the visitor reached it, for code samples.
+    return {"BASE_URL": request.build_absolute_uri("/").rstrip("/"), "DEBUG": settings.DEBUG}

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from django.http import HttpRequest
 
 if TYPE_CHECKING:
-    from apikeys.models import ApiKey
-
     from accounts.models import User
+    from apikeys.models import ApiKey
 
 
 class AuthedRequest(HttpRequest):

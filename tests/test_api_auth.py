@@ -192,9 +192,7 @@ def test_unknown_route_405_and_validation_errors_use_the_envelope(api, alice_key
 
 
 def client_post_raw(api, secret, body):
-    return api(
-        "post", "/api/keys", key=secret, data=body, content_type="application/json"
-    )
+    return api("post", "/api/keys", key=secret, data=body, content_type="application/json")
 
 
 def test_body_over_the_limit(api, alice_key, settings):

@@ -7,7 +7,12 @@ from apikeys.models import PRESETS, ApiKey
 
 def test_create_list_roll_revoke_from_a_script(api, alice, alice_key):
     _, admin_secret = alice_key
-    response = api("post", "/api/keys", key=admin_secret, json={"name": "ci deploy", "preset": "generate", "prefix": "sk-", "expires_in_days": 30})
+    response = api(
+        "post",
+        "/api/keys",
+        key=admin_secret,
+        json={"name": "ci deploy", "preset": "generate", "prefix": "sk-", "expires_in_days": 30},
+    )
     assert response.status_code == 201
     data = response.json()["data"]
     secret = data["secret"]
@@ -23,7 +28,9 @@ def test_create_list_roll_revoke_from_a_script(api, alice, alice_key):
     assert all("secret" not in k for k in listed)
 
     key_id = data["key"]["id"]
-    rolled = api("post", f"/api/keys/{key_id}/roll", key=admin_secret, json={"grace": "now"}).json()["data"]
+    rolled = api(
+        "post", f"/api/keys/{key_id}/roll", key=admin_secret, json={"grace": "now"}
+    ).json()["data"]
     assert rolled["secret"] != secret
     assert api("get", "/api/user/profile", key=secret).status_code == 401
     assert api("get", "/api/user/profile", key=rolled["secret"]).status_code == 200
@@ -50,7 +57,12 @@ def test_names_are_unique_per_user_until_revoked(api, alice, alice_key, bob, min
     mint(bob, name="alice full")  # another user may use the same name
     key.revoke()
     _, other = mint(alice, name="admin")
-    assert api("post", "/api/keys", key=other, json={"name": "alice full", "preset": "read"}).status_code == 201
+    assert (
+        api(
+            "post", "/api/keys", key=other, json={"name": "alice full", "preset": "read"}
+        ).status_code
+        == 201
+    )
 
 
 def test_the_plans_key_limit(api, alice, alice_key, mint):
@@ -68,7 +80,12 @@ def test_the_plans_key_limit(api, alice, alice_key, mint):
 
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
-    [("get", "", None), ("patch", "", {"name": "mine now"}), ("post", "/roll", {"grace": "now"}), ("delete", "", None)],
+    [
+        ("get", "", None),
+        ("patch", "", {"name": "mine now"}),
+        ("post", "/roll", {"grace": "now"}),
+        ("delete", "", None),
+    ],
 )
 def test_another_users_key_is_404_and_unchanged(api, alice_key, bob, mint, method, suffix, body):
     _, secret = alice_key
@@ -84,7 +101,9 @@ def test_another_users_key_is_404_and_unchanged(api, alice_key, bob, mint, metho
 def test_disable_and_rename_by_patch(api, alice, alice_key, mint):
     _, secret = alice_key
     other, other_secret = mint(alice, name="other")
-    response = api("patch", f"/api/keys/{other.pk}", key=secret, json={"enabled": False, "name": "renamed"})
+    response = api(
+        "patch", f"/api/keys/{other.pk}", key=secret, json={"enabled": False, "name": "renamed"}
+    )
     assert response.json()["data"]["status"] == "disabled"
     assert response.json()["data"]["name"] == "renamed"
     assert api("get", "/api/user/profile", key=other_secret).status_code == 401

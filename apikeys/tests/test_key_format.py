@@ -5,7 +5,15 @@ import zlib
 
 import pytest
 
-from apikeys.models import BASE62, ApiKey, AuthFailure, checksum, digest, generate_secret, is_well_formed
+from apikeys.models import (
+    BASE62,
+    ApiKey,
+    AuthFailure,
+    checksum,
+    digest,
+    generate_secret,
+    is_well_formed,
+)
 
 KEY_RE = re.compile(r"^(nh_|sk-)[0-9A-Za-z]{38}$")
 

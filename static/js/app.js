@@ -1,6 +1,7 @@
 // Small progressive enhancements; every page works without them.
 "use strict";
 
+// Copy buttons: <button data-copy-target="element-id">.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy-target]");
   if (!button) return;
@@ -13,3 +14,38 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = label; }, 1500);
   });
 });
+
+// Dialogs: content loaded by htmx into #dialog-body opens the <dialog>; links marked
+// data-close-dialog (real links without JS) close it; "keys-changed" events close it too.
+const dialog = () => document.getElementById("dialog");
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  const d = dialog();
+  if (d && event.detail.target.id === "dialog-body" && !d.open) d.showModal();
+});
+
+document.addEventListener("click", (event) => {
+  const closer = event.target.closest("[data-close-dialog]");
+  const d = dialog();
+  if (!closer || !d || !d.open) return;
+  event.preventDefault();
+  d.close();
+});
+
+document.addEventListener("keys-changed", (event) => {
+  const d = dialog();
+  // A response that shows a secret keeps the dialog open; others close it.
+  if (d && d.open && !document.getElementById("new-key")) d.close();
+  const message = event.detail && event.detail.message;
+  const announce = document.getElementById("announce");
+  if (message && announce) {
+    const flash = document.createElement("div");
+    flash.className = "flash flash-success";
+    flash.textContent = message;
+    announce.replaceChildren(flash);
+  }
+});
+
+document.addEventListener("close", (event) => {
+  if (event.target.id === "dialog") document.getElementById("dialog-body").replaceChildren();
+}, true);

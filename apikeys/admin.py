@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from apikeys.models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "hint", "display_status", "last_used_at", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "user__email", "hint"]
+    list_select_related = ["user"]
+    # The digest fields are not editable and never displayed; the secret is never stored.
+    fields = [
+        "user", "name", "hint", "scopes", "status", "expires_at", "created_at", "created_by",
+        "last_used_at", "last_used_ip", "revoked_at", "rolled_at", "previous_valid_until",
+    ]  # fmt: skip
+    readonly_fields = [
+        "user", "hint", "scopes", "status", "created_at", "created_by", "last_used_at",
+        "last_used_ip", "revoked_at", "rolled_at", "previous_valid_until",
+    ]  # fmt: skip
+    actions = ["revoke"]
+
+    @admin.display(description="Status")
+    def display_status(self, key: ApiKey) -> str:
+        return key.display_status
+
+    def has_add_permission(self, request) -> bool:
+        # Keys are minted by their owners, who are the only ones to see the secret.
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset) -> None:
+        keys = list(queryset.exclude(status=ApiKey.Status.REVOKED))
+        for key in keys:
+            key.revoke()
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)

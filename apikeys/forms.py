@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, Scope
+
+EXPIRY_CHOICES = [
+    ("never", "Never"),
+    ("30", "30 days"),
+    ("60", "60 days"),
+    ("90", "90 days"),
+    ("custom", "On a date"),
+]
+PRESET_CHOICES = [(slug, label) for slug, (label, _) in PRESETS.items()] + [("custom", "Custom")]
+GRACE_CHOICES = [
+    ("now", "Immediately"),
+    ("1h", "In 1 hour"),
+    ("24h", "In 24 hours"),
+    ("7d", "In 7 days"),
+]
+assert [value for value, _ in GRACE_CHOICES] == list(ROLL_GRACE_PERIODS)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What uses this key, e.g. “production server” or “CI”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+    preset = forms.ChoiceField(
+        choices=PRESET_CHOICES, initial="full", widget=forms.RadioSelect, label="Permissions"
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Custom scopes",
+    )
+    expiry = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="never", widget=forms.RadioSelect)
+    expiry_date = forms.DateField(
+        required=False, label="Expiry date", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    prefix = forms.ChoiceField(
+        choices=[
+            ("nh_", "nh_ (default)"),
+            ("sk-", "sk- (for tools that expect OpenAI-style keys)"),
+        ],
+        initial="nh_",
+        widget=forms.RadioSelect,
+        label="Key style",
+    )
+
+    def clean_name(self) -> str:
+        return self.cleaned_data["name"].strip()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        preset = data.get("preset")
+        if preset == "custom":
+            if not data.get("scopes"):
+                self.add_error("scopes", "Pick at least one scope.")
+            data["scope_list"] = list(data.get("scopes") or [])
+        elif preset:
+            data["scope_list"] = list(PRESETS[preset][1])
+        expiry = data.get("expiry")
+        data["expires_at"] = None
+        if expiry == "custom":
+            day = data.get("expiry_date")
+            if not day:
+                self.add_error("expiry_date", "Pick the date the key should stop working.")
+            elif day <= timezone.now().date():
+                self.add_error("expiry_date", "The date must be in the future.")
+            else:
+                data["expires_at"] = timezone.make_aware(datetime.combine(day, time.min))
+        elif expiry and expiry != "never":
+            data["expires_at"] = timezone.now() + timedelta(days=int(expiry))
+        return data
+
+
+class ApiKeyRollForm(forms.Form):
+    grace = forms.ChoiceField(
+        choices=GRACE_CHOICES,
+        initial="24h",
+        widget=forms.RadioSelect,
+        label="The current secret stops working",
+    )
+
+
+class ApiKeyRenameForm(forms.Form):
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def clean_name(self) -> str:
+        return self.cleaned_data["name"].strip()

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from apikeys.models import ApiKey
+from conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _log_in(page, email: str = "alice@example.com", password: str = "correct horse battery"):
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/dashboard/$"))
+
+
+def test_create_copy_use_and_revoke_a_key(page, live_server, alice):
+    _log_in(page)
+    page.get_by_role("link", name="API Keys").first.click()
+    page.get_by_text("No API keys yet").wait_for()
+    screenshot(page, "keys-empty")
+
+    page.get_by_role("link", name="Generate New Key").click()
+    dialog = page.locator("dialog#dialog")
+    dialog.get_by_label("Name").fill("laptop script")
+    screenshot(page, "key-create-dialog")
+    dialog.get_by_role("button", name="Generate key").click()
+    dialog.get_by_text("You won't see it again").wait_for()
+    screenshot(page, "key-shown-once")
+
+    dialog.get_by_role("button", name="Copy", exact=True).click()
+    dialog.get_by_role("button", name="Copied").wait_for()
+    secret = page.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(r"nh_[0-9A-Za-z]{38}", secret)
+
+    response = requests.get(
+        f"{live_server.url}/api/user/profile",
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["key"]["name"] == "laptop script"
+
+    dialog.get_by_role("link", name="Done, I've saved it").click()
+    assert not dialog.is_visible()
+    row = page.locator("tr.key-row", has_text="laptop script")
+    row.wait_for()
+    assert secret not in page.content()
+    assert row.get_by_text("Active").is_visible()
+    screenshot(page, "key-table")
+
+    row.get_by_role("link", name="Revoke laptop script").click()
+    dialog.get_by_text("Revoke “laptop script”?").wait_for()
+    screenshot(page, "key-revoke-confirm")
+    dialog.get_by_role("button", name="Revoke key").click()
+    row.get_by_text("Revoked").wait_for()
+    assert not dialog.is_visible()
+    assert page.get_by_text("“laptop script” is revoked").is_visible()
+    assert ApiKey.objects.get(name="laptop script").status == "revoked"
+
+    response = requests.get(
+        f"{live_server.url}/api/user/profile",
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "INVALID_API_KEY"
