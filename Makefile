@@ -41,8 +41,9 @@ format: install ## Ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Benchmarks under bench/ (needs PostgreSQL and Redis)
-	$(BIN)/python bench/run.py
+bench: install ## Benchmarks under bench/ on PostgreSQL + Redis (make bench ARGS=auth for one)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python bench/run.py $(ARGS)
 
 migrate: install ## Apply database migrations
 	$(BIN)/python manage.py migrate

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
 from apikeys.models import ApiKey, AuthFailure
 from nanostudio.errors import ApiError
-from nanostudio.http import client_ip
+from nanostudio.http import add_server_timing, client_ip
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 MESSAGES = {
@@ -62,6 +63,7 @@ class ApiKeyAuth(AuthBase):
         super().__init__()
 
     def __call__(self, request: HttpRequest) -> ApiKey:
+        started = time.perf_counter()
         raw = credentials_from(request)
         try:
             key = ApiKey.objects.authenticate(raw)
@@ -79,4 +81,5 @@ class ApiKeyAuth(AuthBase):
                 {"required_scope": " or ".join(self.scopes)},
             )
         key.touch(client_ip(request))
+        add_server_timing(request, "auth", started)
         return key

@@ -34,3 +34,11 @@ def client_ip(request: HttpRequest) -> str | None:
         if forwarded:
             return forwarded.split(",")[0].strip() or None
     return request.META.get("REMOTE_ADDR") or None
+
+
+def add_server_timing(request: HttpRequest, name: str, started: float) -> None:
+    """Record a step's duration (since `started`, a perf_counter value) for `Server-Timing`."""
+    import time
+
+    timings = request.__dict__.setdefault("server_timing", {})
+    timings[name] = (time.perf_counter() - started) * 1000

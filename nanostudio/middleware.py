@@ -48,6 +48,10 @@ class ApiMiddleware:
             return self.get_response(request)
         refusal = self._refuse(request)
         response = refusal or self.get_response(request)
+        timings = getattr(request, "server_timing", None)
+        if timings:
+            # Step durations for clients and `make bench`: `Server-Timing: auth;dur=0.31`.
+            response["Server-Timing"] = ", ".join(f"{k};dur={v:.3f}" for k, v in timings.items())
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
             "application/json"
         ):

@@ -107,9 +107,9 @@ if bool(DATABASE_URL) != bool(REDIS_URL):
     raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production mode) or neither")
 
 if PRODUCTION_MODE:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-    }
+    # No per-request health check: it costs a round trip on every API call. After a database
+    # restart each worker's first request fails once and the connection is replaced.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -215,7 +215,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # The API refuses plain HTTP with 403 HTTPS_REQUIRED instead: a redirect would come after the
 # key had already crossed the wire in clear text.
-SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)"]
+SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)", r"^healthz$"]
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_SSL_REDIRECT else "http"
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

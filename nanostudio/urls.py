@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.generic import TemplateView
 
@@ -10,7 +11,14 @@ from nanostudio.api import api
 admin.site.site_header = "Nano Studio admin"
 admin.site.site_title = "Nano Studio admin"
 
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers; also the bare-view baseline in `make bench`."""
+    return JsonResponse({"status": "ok"})
+
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("apikeys.urls")),
