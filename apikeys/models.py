@@ -333,7 +333,7 @@ def _auth_statement() -> tuple[str, list]:
             f"LEFT JOIN {Subscription._meta.db_table} s ON s.user_id = k.user_id "
             f"LEFT JOIN {Plan._meta.db_table} p ON p.id = s.plan_id "
             "WHERE k.digest = %s OR k.previous_digest = %s LIMIT 1"
-        )
+        )  # noqa: S608 - identifiers come from model metadata, the digest is a parameter
         _auth_plan = (sql, readers)
     return _auth_plan
 
