@@ -327,13 +327,14 @@ def _auth_statement() -> tuple[str, list]:
             attnames = [field.attname for field in fields]
             columns += [f'{aliases[name]}."{field.column}"' for field in fields]
             readers.append((model, attnames, fields))
+        # Identifiers come from model metadata; the digest is always a parameter.
         sql = (
-            f"SELECT {', '.join(columns)} FROM {ApiKey._meta.db_table} k "
+            f"SELECT {', '.join(columns)} FROM {ApiKey._meta.db_table} k "  # noqa: S608
             f"JOIN {User._meta.db_table} u ON u.id = k.user_id "
             f"LEFT JOIN {Subscription._meta.db_table} s ON s.user_id = k.user_id "
             f"LEFT JOIN {Plan._meta.db_table} p ON p.id = s.plan_id "
             "WHERE k.digest = %s OR k.previous_digest = %s LIMIT 1"
-        )  # noqa: S608 - identifiers come from model metadata, the digest is a parameter
+        )
         _auth_plan = (sql, readers)
     return _auth_plan
 
