@@ -55,7 +55,10 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
 def _clean_cache() -> Iterator[None]:
     from django.core.cache import cache
 
-    cache.clear()
+    from billing import ratelimit
+
+    cache.clear()  # in production mode this also empties the rate limiter's Redis database
+    ratelimit._limiter = None  # embedded mode: a fresh in-process limiter
     yield
 
 
@@ -63,16 +66,16 @@ def make_user(email: str, password: str = "correct horse battery", *, plan: str 
     from allauth.account.models import EmailAddress
 
     from accounts.models import User
+    from billing.ledger import change_plan
     from billing.models import Plan
     from billing.subscriptions import start_default_plan
 
     user = User.objects.create_user(email=email, password=password)
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    subscription = start_default_plan(user)
+    start_default_plan(user)
     if plan != "free":
-        subscription.plan = Plan.objects.get(slug=plan)
-        subscription.save()
-    return user
+        change_plan(user, Plan.objects.get(slug=plan))
+    return User.objects.get(pk=user.pk)
 
 
 @pytest.fixture
@@ -87,7 +90,12 @@ def bob(db):
 
 @pytest.fixture
 def charlie(db):
-    return make_user("charlie@example.com")
+    """On the Free plan with this month's 50 credits spent."""
+    from billing.ledger import adjust
+
+    user = make_user("charlie@example.com")
+    adjust(user, -50, "Spent this month's allowance")
+    return user
 
 
 @pytest.fixture

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import time
 
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
 from apikeys.models import ApiKey, AuthFailure
+from billing import ratelimit
+from billing.models import Plan
 from nanostudio.errors import ApiError
 from nanostudio.http import add_server_timing, client_ip
 
+LIMITER_RETRY_AFTER_S = 5
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 MESSAGES = {
     "MISSING_API_KEY": (
@@ -73,6 +77,14 @@ class ApiKeyAuth(AuthBase):
         request.api_key = key  # type: ignore[attr-defined]
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
+        balance = getattr(key.user, "credit_balance", None)
+        plan = key.user.subscription.plan if key.user.subscription else None
+        if plan is not None and plan.is_unlimited:
+            request.credits_remaining = None  # type: ignore[attr-defined]
+        elif balance is not None:
+            request.credits_remaining = balance.total  # type: ignore[attr-defined]
+        add_server_timing(request, "auth", started)
+        enforce_rate_limit(request, f"key:{key.pk}", plan or Plan())
         if self.scopes and not key.has_scope(*self.scopes):
             raise ApiError(
                 403,
@@ -81,5 +93,30 @@ class ApiKeyAuth(AuthBase):
                 {"required_scope": " or ".join(self.scopes)},
             )
         key.touch(client_ip(request))
-        add_server_timing(request, "auth", started)
         return key
+
+
+def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
+    """Count the request against `bucket`; raise 429 past the limit, 503 if Redis is down."""
+    started = time.perf_counter()
+    try:
+        decision, now = ratelimit.check(bucket, plan.rate_per_minute, plan.burst)
+    except ratelimit.LimiterUnavailable:
+        raise ApiError(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "Rate limiting is temporarily unavailable, so the request was not accepted. "
+            "Nothing was charged; retry shortly.",
+            headers={"Retry-After": str(LIMITER_RETRY_AFTER_S)},
+        ) from None
+    add_server_timing(request, "ratelimit", started)
+    request.ratelimit_headers = decision.headers(now)  # type: ignore[attr-defined]
+    if not decision.allowed:
+        retry_after = math.ceil(decision.retry_after_s)
+        raise ApiError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"Rate limit of {plan.rate_per_minute} requests per minute (burst {plan.burst}) "
+            f"exceeded. Retry in {retry_after} s.",
+            {"retry_after": retry_after, "limit": plan.rate_per_minute, "burst": plan.burst},
+        )

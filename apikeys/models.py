@@ -293,7 +293,7 @@ class ApiKey(models.Model):
 
 # --- The authentication query --------------------------------------------------------------
 # Every API request runs it, so it is one precompiled statement over exactly the columns a
-# request uses (key, owner, subscription, plan): compiling the equivalent ORM query costs
+# request uses (key, owner, subscription, plan, credit balance): compiling the equivalent ORM query costs
 # several times the database round trip. Other columns are deferred and load if touched.
 _AUTH_FIELDS = {
     "ApiKey": ["id", "user_id", "name", "hint", "scopes", "status", "expires_at", "digest",
@@ -302,6 +302,7 @@ _AUTH_FIELDS = {
     "Subscription": ["id", "user_id", "plan_id", "billing_anchor_day"],
     "Plan": ["id", "slug", "name", "monthly_credits", "rate_per_minute", "burst",
              "max_api_keys", "max_concurrent_jobs", "features"],
+    "CreditBalance": ["id", "user_id", "allowance", "topup", "period_end"],
 }  # fmt: skip
 _auth_plan: tuple[str, list] | None = None
 
@@ -310,15 +311,22 @@ def _auth_statement() -> tuple[str, list]:
     global _auth_plan
     if _auth_plan is None:
         from accounts.models import User
-        from billing.models import Plan, Subscription
+        from billing.models import CreditBalance, Plan, Subscription
 
         models_by_name = {
             "ApiKey": ApiKey,
             "User": User,
             "Subscription": Subscription,
             "Plan": Plan,
+            "CreditBalance": CreditBalance,
         }
-        aliases = {"ApiKey": "k", "User": "u", "Subscription": "s", "Plan": "p"}
+        aliases = {
+            "ApiKey": "k",
+            "User": "u",
+            "Subscription": "s",
+            "Plan": "p",
+            "CreditBalance": "b",
+        }
         columns, readers = [], []
         for name, attnames in _AUTH_FIELDS.items():
             model = models_by_name[name]
@@ -333,6 +341,7 @@ def _auth_statement() -> tuple[str, list]:
             f"JOIN {User._meta.db_table} u ON u.id = k.user_id "
             f"LEFT JOIN {Subscription._meta.db_table} s ON s.user_id = k.user_id "
             f"LEFT JOIN {Plan._meta.db_table} p ON p.id = s.plan_id "
+            f"LEFT JOIN {CreditBalance._meta.db_table} b ON b.user_id = k.user_id "
             "WHERE k.digest = %s OR k.previous_digest = %s LIMIT 1"
         )
         _auth_plan = (sql, readers)
@@ -356,9 +365,10 @@ def _auth_lookup(presented: str) -> ApiKey | None:
             for converter in field.get_db_converters(connection):
                 values[index] = converter(values[index], field, connection)
         instances.append(None if values[0] is None else model.from_db("default", attnames, values))
-    key, user, subscription, plan = instances
+    key, user, subscription, plan, balance = instances
     key._state.fields_cache["user"] = user
     if subscription is not None:
         subscription._state.fields_cache["plan"] = plan
     user._state.fields_cache["subscription"] = subscription
+    user._state.fields_cache["credit_balance"] = balance
     return key

@@ -1,16 +1,18 @@
-"""What a user has left to spend."""
+"""What a user has left to spend, as the API and pages show it."""
 
 from __future__ import annotations
 
-from django.utils import timezone
-
-from billing.periods import current_period
+from billing.models import CreditBalance
 
 
 def credit_summary(user) -> dict:
     subscription = getattr(user, "subscription", None)
+    balance = CreditBalance.objects.filter(user=user).first()
     if subscription is None:
         return {"remaining": 0, "monthly_allowance": 0, "resets_at": None}
-    _, resets_at = current_period(subscription.billing_anchor_day, timezone.now())
-    allowance = subscription.plan.monthly_credits
-    return {"remaining": allowance, "monthly_allowance": allowance, "resets_at": resets_at}
+    unlimited = subscription.plan.is_unlimited
+    return {
+        "remaining": None if unlimited else (balance.total if balance else 0),
+        "monthly_allowance": subscription.plan.monthly_credits,
+        "resets_at": balance.period_end if balance else None,
+    }

@@ -86,3 +86,137 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.plan}"
+
+
+class CreditBalance(models.Model):
+    """What a user can spend: the monthly allowance first, then top-ups.
+
+    Always equal to the sum of the user's ledger entries; changed only together with an entry,
+    by conditional updates in billing.ledger.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_balance"
+    )
+    allowance = models.IntegerField(default=0, help_text="Left of this period's allowance.")
+    topup = models.IntegerField(default=0, help_text="Left of granted top-ups.")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(allowance__gte=0), name="balance_allowance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(topup__gte=0), name="balance_topup_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.total}"
+
+    @property
+    def total(self) -> int:
+        return self.allowance + self.topup
+
+
+class LedgerEntry(models.Model):
+    """Append-only record of every credit movement. `amount` is signed."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        DEBIT = "debit", "Debit"
+        REFUND = "refund", "Refund"
+        EXPIRE = "expire", "Expire"
+        ADJUST = "adjust", "Adjust"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ledger"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.IntegerField(help_text="Change to the balance; negative for debits.")
+    # Nominal credits of a debit/refund; differs from -amount only on unlimited plans (0 there).
+    units = models.IntegerField(default=0)
+    reason = models.CharField(max_length=200)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    job = models.ForeignKey(
+        "studio.Job",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    # Set on monthly allowance grants only: at most one per user and period.
+    period_start = models.DateTimeField(null=True, blank=True)
+    topup = models.ForeignKey(
+        "TopUp", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["user", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period_start"],
+                condition=models.Q(kind="grant", period_start__isnull=False),
+                name="ledger_one_monthly_grant_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["job"], condition=models.Q(kind="debit"), name="ledger_one_debit_per_job"
+            ),
+            models.UniqueConstraint(
+                fields=["job"], condition=models.Q(kind="refund"), name="ledger_one_refund_per_job"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} ({self.reason})"
+
+
+class TopUp(models.Model):
+    """Credits granted by an admin, spent after the allowance, optionally expiring."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="topups"
+    )
+    amount = models.PositiveIntegerField()
+    reason = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.amount} credits for {self.user}"
+
+
+class UpgradeRequest(models.Model):
+    """A user asking for another plan. Without a payment provider an admin acts on it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        DECLINED = "declined", "Declined"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    message = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(status="open"), name="one_open_upgrade_request"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.plan}"

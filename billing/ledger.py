@@ -1,0 +1,246 @@
+"""Credits: grants, reservations, refunds, expiry. The only code that changes a balance.
+
+Invariants (tested with hypothesis): a balance is never negative (CHECK constraints), always
+equals the sum of the user's ledger entries, and a job has at most one debit and one refund
+(unique constraints). Spending is one conditional UPDATE, never read-then-write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp
+from billing.periods import current_period
+
+
+class InsufficientCredits(Exception):
+    def __init__(self, required: int, remaining: int, resets_at: datetime | None) -> None:
+        super().__init__(f"{required} credits required, {remaining} left")
+        self.required = required
+        self.remaining = remaining
+        self.resets_at = resets_at
+
+
+@dataclass
+class Charge:
+    """What reserve() did: credits taken (0 on unlimited plans) and what is left (None = ∞)."""
+
+    amount: int
+    remaining: int | None
+
+
+def _spend(user_id: int, cost: int) -> int | None:
+    """Take `cost` from the allowance first, then top-ups, if the total covers it.
+
+    One statement: the WHERE clause is the balance check, so concurrent spenders can never
+    take the balance below zero. Returns the new total, or None if it did not cover `cost`.
+    """
+    table = CreditBalance._meta.db_table
+    from_allowance = "CASE WHEN allowance >= %s THEN %s ELSE allowance END"
+    sql = (
+        f"UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
+        f"topup = topup - (%s - {from_allowance}) "
+        "WHERE user_id = %s AND allowance + topup >= %s RETURNING allowance + topup"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [cost, cost, cost, cost, cost, user_id, cost])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _plan(user) -> Plan | None:
+    subscription = getattr(user, "subscription", None)
+    return subscription.plan if subscription else None
+
+
+def balance_of(user) -> CreditBalance:
+    balance, _ = CreditBalance.objects.get_or_create(user=user)
+    return balance
+
+
+def open_account(user) -> None:
+    """A new subscriber's balance and first allowance (their period starts today)."""
+    CreditBalance.objects.get_or_create(user=user)
+    grant_monthly(user)
+
+
+def grant_monthly(user, now: datetime | None = None) -> LedgerEntry | None:
+    """Grant the current period's allowance; None if it was already granted.
+
+    Idempotent across processes: the unique (user, period_start) constraint on grants admits
+    one; a concurrent second attempt waits for the first to commit and then fails to insert.
+    The previous period's unspent allowance expires (it does not roll over).
+    """
+    subscription = Subscription.objects.select_related("plan").get(user=user)
+    start, end = current_period(subscription.billing_anchor_day, now or timezone.now())
+    amount = subscription.plan.monthly_credits or 0
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                entry = LedgerEntry.objects.create(
+                    user=user,
+                    kind=LedgerEntry.Kind.GRANT,
+                    amount=amount,
+                    reason=f"{subscription.plan.name} monthly allowance",
+                    period_start=start,
+                )
+        except IntegrityError:
+            return None
+        _replace_allowance(user, amount, "Unspent allowance does not roll over", start, end)
+    return entry
+
+
+def _replace_allowance(user, amount: int, expire_reason: str, start=None, end=None) -> None:
+    """Expire what is left of the allowance and set a new one (inside a transaction)."""
+    balance, _ = CreditBalance.objects.get_or_create(user=user)
+    balance = CreditBalance.objects.select_for_update().get(pk=balance.pk)
+    if balance.allowance:
+        LedgerEntry.objects.create(
+            user=user, kind=LedgerEntry.Kind.EXPIRE, amount=-balance.allowance, reason=expire_reason
+        )
+    fields = {"allowance": amount}
+    if start is not None:
+        fields.update(period_start=start, period_end=end)
+    CreditBalance.objects.filter(pk=balance.pk).update(**fields)
+
+
+def reserve(user, cost: int, job) -> Charge:
+    """Charge a job when it is accepted. Raises InsufficientCredits; at most once per job."""
+    plan = _plan(user)
+    with transaction.atomic():
+        if plan is not None and plan.is_unlimited:
+            # Never blocked, but the usage is still on the record.
+            LedgerEntry.objects.create(
+                user=user, kind=LedgerEntry.Kind.DEBIT, amount=0, units=cost, job=job,
+                reason=f"{job.kind} job (unlimited plan)",
+            )  # fmt: skip
+            return Charge(amount=0, remaining=None)
+        remaining = _spend(user.pk, cost)
+        if remaining is None and plan is not None and grant_monthly(user):
+            remaining = _spend(user.pk, cost)  # a new period had begun before beat granted it
+        if remaining is None:
+            balance = balance_of(user)
+            raise InsufficientCredits(cost, balance.total, balance.period_end)
+        LedgerEntry.objects.create(
+            user=user, kind=LedgerEntry.Kind.DEBIT, amount=-cost, units=cost, job=job,
+            reason=f"{job.kind} job",
+        )  # fmt: skip
+    return Charge(amount=cost, remaining=remaining)
+
+
+def refund(job, reason: str) -> bool:
+    """Give a job's credits back (to the current allowance). True if this call refunded."""
+    with transaction.atomic():
+        debit = LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.DEBIT).first()
+        if debit is None:
+            return False
+        try:
+            with transaction.atomic():
+                LedgerEntry.objects.create(
+                    user_id=debit.user_id, kind=LedgerEntry.Kind.REFUND, amount=-debit.amount,
+                    units=debit.units, job=job, reason=reason,
+                )  # fmt: skip
+        except IntegrityError:
+            return False  # already refunded
+        if debit.amount:
+            CreditBalance.objects.filter(user_id=debit.user_id).update(
+                allowance=F("allowance") - debit.amount
+            )
+    return True
+
+
+def grant_topup(user, amount: int, reason: str, actor=None, expires_at=None) -> TopUp:
+    """Admin credits on top of the allowance; spent after it, optionally expiring."""
+    if amount <= 0:
+        raise ValueError("A top-up must be positive")
+    with transaction.atomic():
+        balance_of(user)
+        topup = TopUp.objects.create(
+            user=user, amount=amount, reason=reason, expires_at=expires_at, granted_by=actor
+        )
+        LedgerEntry.objects.create(
+            user=user, kind=LedgerEntry.Kind.GRANT, amount=amount, reason=reason, actor=actor,
+            topup=topup,
+        )  # fmt: skip
+        CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
+    return topup
+
+
+def expire_topups(now: datetime | None = None) -> int:
+    """Expire what is left of top-ups past their date. Returns how many expired."""
+    now = now or timezone.now()
+    done = 0
+    for topup in TopUp.objects.filter(expires_at__lte=now, expired_at__isnull=True).order_by(
+        "expires_at"
+    ):
+        with transaction.atomic():
+            # Claim it: a concurrent run skips it.
+            if not TopUp.objects.filter(pk=topup.pk, expired_at__isnull=True).update(
+                expired_at=now
+            ):
+                continue
+            balance = CreditBalance.objects.select_for_update().get(user_id=topup.user_id)
+            # Top-ups are spent soonest-expiring first, so the ones still alive are whole:
+            # whatever the top-up balance holds beyond them is what is left of this one.
+            alive = (
+                TopUp.objects.filter(user_id=topup.user_id, expired_at__isnull=True).aggregate(
+                    total=Sum("amount")
+                )["total"]
+                or 0
+            )
+            left = max(0, min(topup.amount, balance.topup - alive))
+            if left:
+                LedgerEntry.objects.create(
+                    user_id=topup.user_id, kind=LedgerEntry.Kind.EXPIRE, amount=-left,
+                    reason=f"Top-up expired: {topup.reason}", topup=topup,
+                )  # fmt: skip
+                CreditBalance.objects.filter(pk=balance.pk).update(topup=F("topup") - left)
+            done += 1
+    return done
+
+
+def adjust(user, amount: int, reason: str, actor=None) -> None:
+    """An admin correction: positive adds to top-ups, negative spends like a debit."""
+    with transaction.atomic():
+        balance_of(user)
+        if amount >= 0:
+            CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
+        elif _spend(user.pk, -amount) is None:
+            balance = balance_of(user)
+            raise InsufficientCredits(-amount, balance.total, balance.period_end)
+        LedgerEntry.objects.create(
+            user=user, kind=LedgerEntry.Kind.ADJUST, amount=amount, reason=reason, actor=actor
+        )
+
+
+def change_plan(user, plan: Plan, actor=None) -> None:
+    """Move a user to `plan` now. The allowance is reset to the new plan's full amount for
+    the rest of the current period (not prorated); the billing day stays the same."""
+    with transaction.atomic():
+        Subscription.objects.filter(user=user).update(plan=plan, updated_at=timezone.now())
+        amount = plan.monthly_credits or 0
+        _replace_allowance(user, amount, f"Plan changed to {plan.name}")
+        LedgerEntry.objects.create(
+            user=user, kind=LedgerEntry.Kind.GRANT, amount=amount, actor=actor,
+            reason=f"{plan.name} allowance (plan change)",
+        )  # fmt: skip
+
+
+def grant_due_allowances(now: datetime | None = None) -> int:
+    """Beat: grant every subscriber whose new period has begun. Safe to run any number of
+    times, in any number of processes."""
+    granted = 0
+    now = now or timezone.now()
+    for subscription in Subscription.objects.select_related("user").iterator():
+        start, _ = current_period(subscription.billing_anchor_day, now)
+        balance = CreditBalance.objects.filter(user_id=subscription.user_id).first()
+        if balance is not None and balance.period_start == start:
+            continue  # fast path; the unique constraint is what guarantees one grant
+        if grant_monthly(subscription.user, now):
+            granted += 1
+    return granted

@@ -1,0 +1,131 @@
+"""Per-key rate limits: GCRA (generic cell rate algorithm).
+
+`rate_per_minute` sets the emission interval T = 60 s / rate; `burst` is how many requests may
+arrive at once. Each key stores one number, its theoretical arrival time (TAT). A request at
+`now` is allowed if TAT + T - burst·T <= now, and then TAT becomes max(TAT, now) + T.
+
+Production mode keeps TATs in Redis and runs the check as one Lua script (one round trip);
+embedded mode keeps them in this process (a single-process development server).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+# Callers who present no valid key are limited per IP address (slows key guessing).
+ANONYMOUS_RATE_PER_MINUTE = 60
+ANONYMOUS_BURST = 60
+REDIS_TIMEOUT_S = 0.5
+
+
+class LimiterUnavailable(Exception):
+    """The limiter's store is unreachable: refuse rather than let calls through unmetered."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: float  # 0 when allowed
+    reset_after_s: float  # until the bucket is full again
+
+    def headers(self, now: float) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(now + self.reset_after_s)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(math.ceil(self.retry_after_s))
+        return headers
+
+
+def _decide(
+    tat_ms: float | None, now_ms: float, interval_ms: float, burst: int
+) -> tuple[Decision, float]:
+    """The GCRA step, shared by both stores' semantics (Redis runs the same in Lua)."""
+    tat = max(tat_ms if tat_ms is not None else now_ms, now_ms)
+    tolerance = interval_ms * burst
+    new_tat = tat + interval_ms
+    allow_at = new_tat - tolerance
+    if allow_at > now_ms:
+        remaining = 0
+        return Decision(
+            False, burst, remaining, (allow_at - now_ms) / 1000, (tat - now_ms) / 1000
+        ), tat
+    remaining = int((tolerance - (new_tat - now_ms)) // interval_ms)
+    return Decision(True, burst, remaining, 0, (new_tat - now_ms) / 1000), new_tat
+
+
+# KEYS[1]: the TAT key. ARGV: now (ms), interval (ms), burst. Returns {allowed, remaining,
+# retry_after_ms, reset_after_ms}. Integers only: Lua numbers would be truncated on return.
+GCRA_LUA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local tolerance = interval * burst
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  return {0, 0, allow_at - now, tat - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, new_tat - now}
+"""
+
+
+class RedisLimiter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self._script = self._client.register_script(GCRA_LUA)
+
+    def check(self, key: str, rate_per_minute: int, burst: int, now: float) -> Decision:
+        interval_ms = 60_000 // max(rate_per_minute, 1)
+        try:
+            allowed, remaining, retry_ms, reset_ms = self._script(
+                keys=[f"ratelimit:{key}"], args=[int(now * 1000), interval_ms, burst]
+            )
+        except self._errors as exc:
+            raise LimiterUnavailable(str(exc)) from exc
+        return Decision(bool(allowed), burst, int(remaining), retry_ms / 1000, reset_ms / 1000)
+
+
+class LocalLimiter:
+    def __init__(self) -> None:
+        self._tats: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str, rate_per_minute: int, burst: int, now: float) -> Decision:
+        interval_ms = 60_000 // max(rate_per_minute, 1)
+        with self._lock:
+            decision, tat = _decide(self._tats.get(key), int(now * 1000), interval_ms, burst)
+            self._tats[key] = tat
+        return decision
+
+
+_limiter: RedisLimiter | LocalLimiter | None = None
+
+
+def limiter() -> RedisLimiter | LocalLimiter:
+    global _limiter
+    if _limiter is None:
+        _limiter = RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else LocalLimiter()
+    return _limiter
+
+
+def check(key: str, rate_per_minute: int, burst: int) -> tuple[Decision, float]:
+    now = time.time()
+    return limiter().check(key, rate_per_minute, burst, now), now
