@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.mail import read_mailbox
+from billing.views import billing_context
 from nanostudio.http import AuthedRequest
 
 
@@ -19,8 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: AuthedRequest) -> HttpResponse:
-    subscription = getattr(request.user, "subscription", None)
-    return render(request, "accounts/dashboard.html", {"subscription": subscription})
+    return render(request, "accounts/dashboard.html", billing_context(request.user))
 
 
 @login_required

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.shortcuts import render
 
-from billing.models import Plan, Subscription
+from accounts.admin import UserAdmin
+from billing import ledger
+from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, UpgradeRequest
 
 
 @admin.register(Plan)
@@ -21,4 +26,147 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["plan"]
     search_fields = ["user__email"]
     list_select_related = ["user", "plan"]
-    autocomplete_fields = ["user"]
+    readonly_fields = ["user", "billing_anchor_day", "started_at", "updated_at"]
+    fields = [
+        "user",
+        "plan",
+        "billing_anchor_day",
+        "provider",
+        "provider_ref",
+        "started_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # users get a subscription when they verify their email
+
+    def save_model(self, request, obj: Subscription, form, change) -> None:
+        if change and "plan" in form.changed_data:
+            # Through the ledger, so the allowance changes with the plan (see change_plan).
+            ledger.change_plan(obj.user, obj.plan, actor=request.user)
+            Subscription.objects.filter(pk=obj.pk).update(
+                provider=obj.provider, provider_ref=obj.provider_ref
+            )
+            self.message_user(
+                request,
+                f"{obj.user} is now on {obj.plan}; allowance reset to {obj.plan.monthly_credits or 'unlimited'}.",
+            )
+        else:
+            super().save_model(request, obj, form, change)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "kind", "amount", "units", "reason", "job", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "reason"]
+    list_select_related = ["user", "actor", "job"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if hasattr(response, "context_data") and "cl" in response.context_data:
+            queryset = response.context_data["cl"].queryset
+            totals = queryset.values("kind").annotate(total=Sum("amount")).order_by("kind")
+            response.context_data["ledger_totals"] = list(totals)
+            response.context_data["ledger_sum"] = (
+                queryset.aggregate(total=Sum("amount"))["total"] or 0
+            )
+        return response
+
+
+@admin.register(CreditBalance)
+class CreditBalanceAdmin(admin.ModelAdmin):
+    list_display = ["user", "allowance", "topup", "period_start", "period_end"]
+    search_fields = ["user__email"]
+    readonly_fields = ["user", "allowance", "topup", "period_start", "period_end"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TopUp)
+class TopUpAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "amount",
+        "reason",
+        "expires_at",
+        "expired_at",
+        "granted_by",
+        "created_at",
+    ]
+    search_fields = ["user__email", "reason"]
+    readonly_fields = [
+        "user",
+        "amount",
+        "reason",
+        "expires_at",
+        "expired_at",
+        "granted_by",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # use the "Grant credits" action on users, which writes the ledger
+
+
+@admin.register(UpgradeRequest)
+class UpgradeRequestAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "plan", "status", "message"]
+    list_filter = ["status", "plan"]
+    list_editable = ["status"]
+    search_fields = ["user__email"]
+
+
+class GrantCreditsForm(forms.Form):
+    amount = forms.IntegerField(min_value=1, max_value=1_000_000)
+    reason = forms.CharField(max_length=200)
+    expires_at = forms.DateTimeField(
+        required=False, help_text="Leave empty for credits that never expire."
+    )
+
+
+@admin.action(description="Grant credits to selected users")
+def grant_credits(modeladmin, request, queryset):
+    form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        for user in queryset:
+            ledger.grant_topup(
+                user,
+                form.cleaned_data["amount"],
+                form.cleaned_data["reason"],
+                actor=request.user,
+                expires_at=form.cleaned_data["expires_at"],
+            )
+        modeladmin.message_user(
+            request,
+            f"Granted {form.cleaned_data['amount']} credits to {queryset.count()} user(s).",
+            messages.SUCCESS,
+        )
+        return None
+    return render(
+        request,
+        "admin/billing/grant_credits.html",
+        {
+            "form": form,
+            "users": queryset,
+            "title": "Grant credits",
+            **modeladmin.admin_site.each_context(request),
+        },
+    )
+
+
+UserAdmin.actions = [*UserAdmin.actions, grant_credits]

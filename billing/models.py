@@ -51,6 +51,15 @@ class Plan(models.Model):
         return self.name
 
     @property
+    def price_label(self) -> str:
+        if self.price_cents is None:
+            return "Contact us"
+        if self.price_cents == 0:
+            return "Free"
+        dollars = self.price_cents / 100
+        return f"${dollars:,.0f}/mo" if self.price_cents % 100 == 0 else f"${dollars:,.2f}/mo"
+
+    @property
     def is_unlimited(self) -> bool:
         return self.monthly_credits is None
 

@@ -46,25 +46,25 @@ class Decision:
         return headers
 
 
-def _decide(
-    tat_ms: float | None, now_ms: float, interval_ms: float, burst: int
-) -> tuple[Decision, float]:
-    """The GCRA step, shared by both stores' semantics (Redis runs the same in Lua)."""
-    tat = max(tat_ms if tat_ms is not None else now_ms, now_ms)
-    tolerance = interval_ms * burst
-    new_tat = tat + interval_ms
+def _interval_us(rate_per_minute: int) -> int:
+    return max(60_000_000 // max(rate_per_minute, 1), 1)
+
+
+def _decide(tat: int | None, now: int, interval: int, burst: int) -> tuple[Decision, int]:
+    """The GCRA step in microseconds; the Lua script below is the same, line for line."""
+    tat = max(tat if tat is not None else now, now)
+    tolerance = interval * burst
+    new_tat = tat + interval
     allow_at = new_tat - tolerance
-    if allow_at > now_ms:
-        remaining = 0
-        return Decision(
-            False, burst, remaining, (allow_at - now_ms) / 1000, (tat - now_ms) / 1000
-        ), tat
-    remaining = int((tolerance - (new_tat - now_ms)) // interval_ms)
-    return Decision(True, burst, remaining, 0, (new_tat - now_ms) / 1000), new_tat
+    if allow_at > now:
+        return Decision(False, burst, 0, (allow_at - now) / 1e6, (tat - now) / 1e6), tat
+    remaining = (tolerance - (new_tat - now)) // interval
+    return Decision(True, burst, remaining, 0, (new_tat - now) / 1e6), new_tat
 
 
-# KEYS[1]: the TAT key. ARGV: now (ms), interval (ms), burst. Returns {allowed, remaining,
-# retry_after_ms, reset_after_ms}. Integers only: Lua numbers would be truncated on return.
+# KEYS[1]: the TAT key. ARGV: now, interval (both µs), burst. Returns {allowed, remaining,
+# retry_after, reset_after} in µs. Integers throughout: Redis truncates Lua numbers on return,
+# and µs since the epoch (~2^51) are still exact in Lua's doubles.
 GCRA_LUA = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -77,7 +77,8 @@ local allow_at = new_tat - tolerance
 if allow_at > now then
   return {0, 0, allow_at - now, tat - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+-- %.0f: Lua's default number format would round 16-digit values to 14 significant digits.
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, new_tat - now}
 """
 
@@ -93,25 +94,26 @@ class RedisLimiter:
         self._script = self._client.register_script(GCRA_LUA)
 
     def check(self, key: str, rate_per_minute: int, burst: int, now: float) -> Decision:
-        interval_ms = 60_000 // max(rate_per_minute, 1)
         try:
-            allowed, remaining, retry_ms, reset_ms = self._script(
-                keys=[f"ratelimit:{key}"], args=[int(now * 1000), interval_ms, burst]
+            allowed, remaining, retry_us, reset_us = self._script(
+                keys=[f"ratelimit:{key}"],
+                args=[int(now * 1e6), _interval_us(rate_per_minute), burst],
             )
         except self._errors as exc:
             raise LimiterUnavailable(str(exc)) from exc
-        return Decision(bool(allowed), burst, int(remaining), retry_ms / 1000, reset_ms / 1000)
+        return Decision(bool(allowed), burst, int(remaining), retry_us / 1e6, reset_us / 1e6)
 
 
 class LocalLimiter:
     def __init__(self) -> None:
-        self._tats: dict[str, float] = {}
+        self._tats: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def check(self, key: str, rate_per_minute: int, burst: int, now: float) -> Decision:
-        interval_ms = 60_000 // max(rate_per_minute, 1)
         with self._lock:
-            decision, tat = _decide(self._tats.get(key), int(now * 1000), interval_ms, burst)
+            decision, tat = _decide(
+                self._tats.get(key), int(now * 1e6), _interval_us(rate_per_minute), burst
+            )
             self._tats[key] = tat
         return decision
 

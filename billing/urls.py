@@ -8,5 +8,6 @@ app_name = "billing"
 
 urlpatterns = [
     path("billing/", views.billing, name="billing"),
+    path("billing/upgrade/", views.request_upgrade, name="request_upgrade"),
     path("usage/", views.usage, name="usage"),
 ]

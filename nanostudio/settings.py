@@ -110,6 +110,10 @@ if PRODUCTION_MODE:
     # No per-request health check: it costs a round trip on every API call. After a database
     # restart each worker's first request fails once and the connection is replaced.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Lets the API-key lookup run as a server-side prepared statement (apikeys.models).
+    # Behind PgBouncer in transaction mode this needs PgBouncer >= 1.21 with
+    # max_prepared_statements set, or session pooling.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -273,7 +277,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 120)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", 90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our logfmt lines
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Both are idempotent; hourly means an allowance arrives within the hour of the billing
+    # day starting (a reservation that finds the new period ungranted grants it at once).
+    "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},
+    "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Logging: logfmt on stdout, one line per event -------------------------------------------
@@ -296,5 +305,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # 4xx answers are the client's business (and recorded as usage), not warnings.
+        "django.request": {"level": "ERROR"},
     },
 }

@@ -63,7 +63,11 @@ def test_limits_are_per_key_and_come_from_the_plan(api, alice, mint):
     _, second = mint(alice, name="second")
     Plan.objects.filter(slug="free").update(rate_per_minute=60, burst=2)  # takes effect now
     with time_machine.travel(START, tick=False):
-        assert [api("get", "/api/user/profile", key=first).status_code for _ in range(3)] == [200, 200, 429]
+        assert [api("get", "/api/user/profile", key=first).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
         response = api("get", "/api/user/profile", key=second)
         assert response.status_code == 200
         assert response["X-RateLimit-Limit"] == "2"
@@ -96,7 +100,19 @@ def test_redis_down_is_a_503_then_recovers_by_itself(api, alice_key, settings, t
     """A real Redis of our own, stopped and started again; never calls through unmetered."""
     _, secret = alice_key
     port = _free_port()
-    command = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    command = [
+        shutil.which("redis-server"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         time.sleep(0.3)
