@@ -33,7 +33,7 @@ ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "bench-" + "s" * 60,
     "API_KEY_PEPPER": "bench-pepper-" + "p" * 30,
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "VAR_DIR": str(ROOT / "var" / "bench"),
     "LOG_LEVEL": "WARNING",
 }
