@@ -31,7 +31,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # Data migrations that seed reference rows; transactional tests truncate every table, so
 # they are re-run (they are idempotent) at the start of each such test.
-SEED_MIGRATIONS = [("billing.migrations.0002_seed_plans", "seed_plans")]
+SEED_MIGRATIONS = [
+    ("billing.migrations.0002_seed_plans", "seed_plans"),
+    ("studio.migrations.0003_seed_templates", "seed_templates"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -232,3 +235,31 @@ def api(client):
         return getattr(client, method)(path, **kwargs)
 
     return _call
+
+
+# --- Images ---------------------------------------------------------------------------------
+
+
+def sample_png(size=(96, 64)) -> bytes:
+    """A small photo-like PNG: a colour gradient with shapes, so every transformation shows."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size)
+    width, height = size
+    for x in range(width):
+        for y in range(height):
+            image.putpixel((x, y), (int(255 * x / width), int(255 * y / height), 128))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width // 4, height // 4, width // 2, height * 3 // 4), fill=(240, 220, 40))
+    draw.rectangle((width * 2 // 3, 8, width - 8, height // 2), fill=(20, 30, 200))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def sample_b64() -> str:
+    import base64
+
+    return base64.b64encode(sample_png()).decode()

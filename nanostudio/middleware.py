@@ -54,6 +54,9 @@ class ApiMiddleware:
         credits = getattr(request, "credits_remaining", _UNSET)
         if credits is not _UNSET:
             response["X-Credits-Remaining"] = "unlimited" if credits is None else str(credits)
+        location = getattr(request, "location", None)
+        if location:
+            response["Location"] = location
         timings = getattr(request, "server_timing", None)
         if timings:
             # Step durations for clients and `make bench`: `Server-Timing: auth;dur=0.31`.

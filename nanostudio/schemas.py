@@ -19,6 +19,7 @@ ERROR_CODES = {
     "NOT_FOUND": (404, "Unknown id, or another user's object."),
     "METHOD_NOT_ALLOWED": (405, "The endpoint does not accept this method."),
     "IDEMPOTENCY_KEY_IN_USE": (409, "A request with this Idempotency-Key is still running."),
+    "JOB_NOT_CANCELLABLE": (409, "The job has already started or finished."),
     "PAYLOAD_TOO_LARGE": (413, "The body is over the limit."),
     "IDEMPOTENCY_KEY_REUSED": (422, "This Idempotency-Key was used with another body."),
     "RATE_LIMIT_EXCEEDED": (429, "Too many requests; `Retry-After` and `details.retry_after`."),

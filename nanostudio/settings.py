@@ -246,6 +246,19 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Jobs and engines -------------------------------------------------------------------
+
+JOB_WAIT_S = env_int("JOB_WAIT_S", 30)  # how long POST /api/generate and /api/ocr wait
+JOB_MAX_ATTEMPTS = 3
+# A job "running" this long has lost its worker (the task's hard limit is 75 s).
+JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", 105)
+JOB_OUTPUT_RETENTION_DAYS = env_int("JOB_OUTPUT_RETENTION_DAYS", 7)
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 25_000_000)
+UPSTREAM_IMAGES_URL = env_str("UPSTREAM_IMAGES_URL")
+UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
+UPSTREAM_MODEL = env_str("UPSTREAM_MODEL", "gpt-image-1")
+UPSTREAM_TIMEOUT_S = env_int("UPSTREAM_TIMEOUT_S", 60)
+
 # --- Celery ----------------------------------------------------------------------------------
 
 if PRODUCTION_MODE:
@@ -282,6 +295,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # day starting (a reservation that finds the new period ungranted grants it at once).
     "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},
     "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
+    "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 60},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

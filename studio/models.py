@@ -4,6 +4,55 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+class TemplateQuerySet(models.QuerySet["Template"]):
+    def enabled(self) -> TemplateQuerySet:
+        return self.filter(enabled=True)
+
+
+class Template(models.Model):
+    """A catalogue entry: what a generate job does. Admin-editable."""
+
+    class Engine(models.TextChoices):
+        BUILTIN = "builtin", "Built-in (Pillow)"
+        UPSTREAM = "upstream", "Upstream image model"
+
+    name = models.CharField(max_length=80)
+    type = models.SlugField(max_length=40, help_text="e.g. styles, filters, adjustments, frames")
+    description = models.CharField(max_length=200, blank=True)
+    engine = models.CharField(max_length=20, choices=Engine.choices, default=Engine.BUILTIN)
+    parameters = models.JSONField(default=dict, blank=True)
+    credit_cost = models.PositiveIntegerField(default=1)
+    plans = models.ManyToManyField(
+        "billing.Plan", blank=True, help_text="Leave empty to offer it on every plan."
+    )
+    enabled = models.BooleanField(default=True)
+    preview = models.ImageField(upload_to="previews/", blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    objects = TemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["type", "sort_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["type", "name"], name="template_name_unique_per_type")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"
+
+    def is_available(self) -> bool:
+        from studio import engines
+
+        return self.enabled and engines.get(self.engine).available()
+
+    def offered_on(self, plan) -> bool:
+        if plan is None:
+            return False
+        plan_ids = [p.pk for p in self.plans.all()]
+        return (not plan_ids or plan.pk in plan_ids) and plan.allows_template_type(self.type)
 
 
 class Job(models.Model):
@@ -20,6 +69,8 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
@@ -29,12 +80,43 @@ class Job(models.Model):
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    template = models.ForeignKey(Template, on_delete=models.SET_NULL, null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    input_file = models.CharField(max_length=200, blank=True)
+    output_file = models.CharField(max_length=200, blank=True)
+    result = models.JSONField(default=dict, blank=True)
     credits = models.PositiveIntegerField(default=1)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def finish(self, status: str, **fields) -> bool:
+        """Move a running (or queued) job to a final state once; False if it was already final."""
+        return bool(
+            Job.objects.filter(pk=self.pk)
+            .exclude(status__in=self.FINAL)
+            .update(status=status, finished_at=timezone.now(), **fields)
+        )

@@ -1,0 +1,119 @@
+"""Accepting jobs: validate, check the plan, reserve credits, create the row, enqueue. All or
+nothing: a rejected request costs nothing and leaves no job behind."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from billing.ledger import InsufficientCredits, reserve
+from nanostudio.errors import ApiError
+from studio import engines, storage
+from studio.images import decode_image
+from studio.models import Job, Template
+
+PLAN_LACKS_FEATURE = "Your plan does not include this feature."
+
+
+def insufficient_credits(error: InsufficientCredits) -> ApiError:
+    return ApiError(
+        402,
+        "INSUFFICIENT_CREDITS",
+        f"This job needs {error.required} credit(s); you have {error.remaining}.",
+        {
+            "required": error.required,
+            "remaining": error.remaining,
+            "resets_at": error.resets_at.isoformat() if error.resets_at else None,
+        },
+    )
+
+
+def _plan(user):
+    subscription = getattr(user, "subscription", None)
+    return subscription.plan if subscription else None
+
+
+def find_template(name: str, template_type: str) -> Template:
+    template = Template.objects.filter(
+        name__iexact=name.strip(), type=template_type.strip()
+    ).first()
+    if template is None or not template.enabled:
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            f"There is no template “{name}” of type “{template_type}”. GET /api/templates lists them.",
+            {"fields": {"template": "Unknown template for this type."}},
+        )
+    return template
+
+
+def submit_generate(
+    user, api_key, *, image: str | None, template: Template | None, params: dict
+) -> Job:
+    plan = _plan(user)
+    if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
+        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
+    engine_name = template.engine if template else Template.Engine.UPSTREAM
+    if template is not None and not template.offered_on(plan):
+        raise ApiError(
+            403,
+            "INSUFFICIENT_PERMISSIONS",
+            PLAN_LACKS_FEATURE,
+            {"feature": f"template:{template.type}"},
+        )
+    if not engines.get(engine_name).available():
+        raise ApiError(
+            503,
+            "ENGINE_UNAVAILABLE",
+            "This template's engine is not available right now. Nothing was charged.",
+            {"engine": engine_name},
+            headers={"Retry-After": "60"},
+        )
+    decoded = decode_image(image)[1] if image is not None else None
+    cost = template.credit_cost if template else 1
+    return _accept(user, api_key, Job.Kind.GENERATE, template, params, decoded, cost, plan)
+
+
+def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
+    from studio.tasks import run_job
+
+    with transaction.atomic():
+        # One submit at a time per user, so the concurrent-job cap cannot be overrun.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        running = Job.objects.filter(
+            user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
+        ).count()
+        if running >= plan.max_concurrent_jobs:
+            raise ApiError(
+                429,
+                "TOO_MANY_CONCURRENT_JOBS",
+                f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; wait for one to finish.",
+                {"limit": plan.max_concurrent_jobs},
+                headers={"Retry-After": "5"},
+            )
+        job = Job.objects.create(
+            user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost
+        )
+        try:
+            reserve(user, cost, job)
+        except InsufficientCredits as error:
+            raise insufficient_credits(error) from None
+        if image is not None:
+            job.input_file = storage.save_image(job.pk, "input.png", image)
+            job.save(update_fields=["input_file"])
+        transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+    return job
+
+
+def cancel(job: Job) -> bool:
+    """Cancel a queued job and refund it. False if it had already started or finished."""
+    from billing.ledger import refund
+
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED
+        ):
+            return False
+        refund(job, "Job cancelled")
+    job.refresh_from_db()
+    return True

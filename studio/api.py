@@ -1,0 +1,278 @@
+"""/api/generate, /api/jobs and /api/templates."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime
+from typing import Literal
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field, model_validator
+
+from apikeys.auth import ApiKeyAuth
+from apikeys.models import Scope
+from nanostudio.errors import ApiError
+from nanostudio.http import ApiRequest
+from nanostudio.schemas import envelope, errors, ok
+from studio import actions, engines, storage
+from studio.models import Job, Template
+
+router = Router(tags=["jobs"])
+WAIT_POLL_S = 0.1
+
+
+class TemplateRef(Schema):
+    name: str
+    type: str
+
+
+class JobError(Schema):
+    code: str
+    message: str
+
+
+class JobOut(Schema):
+    id: str
+    kind: str
+    status: str
+    template: TemplateRef | None
+    credits: int
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    error: JobError | None
+    output_url: str | None
+    result: dict
+
+
+class JobListOut(Schema):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+class GenerateIn(Schema):
+    image: str | None = Field(
+        default=None, description="base64 or a data URL (PNG, JPEG, WebP, GIF)"
+    )
+    template: str | None = Field(default=None, max_length=80)
+    templateType: str | None = Field(default=None, max_length=40)
+    prompt: str | None = Field(default=None, min_length=1, max_length=4000)
+    model: str | None = Field(default=None, max_length=100)
+    size: Literal["256x256", "512x512", "1024x1024", "1024x1536", "1536x1024"] | None = None
+
+    @model_validator(mode="after")
+    def template_or_prompt(self) -> GenerateIn:
+        if self.prompt is None:
+            missing = [
+                name for name in ("image", "template", "templateType") if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    f"Send `image`, `template` and `templateType` (missing: {', '.join(missing)}), or a `prompt`."
+                )
+        elif self.image or self.template:
+            raise ValueError(
+                "Send either a `prompt` (text to image) or `image` + `template`, not both."
+            )
+        return self
+
+
+def job_out(job: Job) -> dict:
+    return {
+        "id": str(job.pk),
+        "kind": job.kind,
+        "status": job.status,
+        "template": {"name": job.template.name, "type": job.template.type}
+        if job.template
+        else None,
+        "credits": job.credits,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "duration_s": job.duration_s,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "output_url": reverse("api:job_output", args=[job.pk]) if job.output_file else None,
+        "result": job.result,
+    }
+
+
+def _get_job_for_user(request: ApiRequest, job_id) -> Job:
+    return get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
+
+
+def _respond(request: ApiRequest, job: Job):
+    """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
+    if "respond-async" not in request.headers.get("Prefer", ""):
+        deadline = time.monotonic() + settings.JOB_WAIT_S
+        while not job.is_final and time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_S)
+            job.refresh_from_db()
+    if job.is_final:
+        return Status(200, ok(job_out(job)))
+    response = Status(202, ok(job_out(job)))
+    request.location = reverse("api:get_job", args=[job.pk])  # type: ignore[attr-defined]
+    return response
+
+
+@router.post(
+    "/generate",
+    auth=ApiKeyAuth(Scope.GENERATE),
+    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(400, 402, 403)},
+)
+def generate(request: ApiRequest, payload: GenerateIn):
+    """Run a template on an image, or a text-to-image `prompt` on the upstream model.
+
+    Waits for the result (up to 30 s) and answers 200 with the finished job; with
+    `Prefer: respond-async` answers 202 at once, with `Location: /api/jobs/{id}`.
+    """
+    template = (
+        actions.find_template(payload.template, payload.templateType)
+        if payload.prompt is None
+        else None
+    )
+    params = (
+        {} if template else {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
+    )
+    job = actions.submit_generate(
+        request.user, request.auth, image=payload.image, template=template, params=params
+    )
+    return _respond(request, job)
+
+
+@router.get(
+    "/jobs",
+    auth=ApiKeyAuth(Scope.JOBS_READ),
+    response={200: envelope(JobListOut), **errors(400, 403)},
+)
+def list_jobs(
+    request: ApiRequest,
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+    kind: Literal["generate", "ocr"] | None = None,
+    cursor: str | None = None,
+    limit: int = Query(20, ge=1, le=100),
+):
+    """Your jobs, newest first. Pass `next_cursor` back as `cursor` for the next page."""
+    jobs = (
+        Job.objects.filter(user=request.user)
+        .select_related("template")
+        .order_by("-created_at", "-id")
+    )
+    if status:
+        jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if cursor:
+        try:
+            created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+            jobs = jobs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=job_id))
+        except ValueError:
+            raise ApiError(
+                400,
+                "VALIDATION_ERROR",
+                "The cursor is not valid.",
+                {"fields": {"cursor": "Use next_cursor from the previous page."}},
+            ) from None
+    page = list(jobs[: limit + 1])
+    next_cursor = None
+    if len(page) > limit:
+        last = page[limit - 1]
+        next_cursor = base64.urlsafe_b64encode(
+            f"{last.created_at.isoformat()}|{last.pk}".encode()
+        ).decode()
+    return ok({"jobs": [job_out(job) for job in page[:limit]], "next_cursor": next_cursor})
+
+
+@router.get(
+    "/jobs/{uuid:job_id}",
+    auth=ApiKeyAuth(Scope.JOBS_READ),
+    response={200: envelope(JobOut), **errors(403, 404)},
+)
+def get_job(request: ApiRequest, job_id):
+    return ok(job_out(_get_job_for_user(request, job_id)))
+
+
+@router.get(
+    "/jobs/{uuid:job_id}/output",
+    auth=ApiKeyAuth(Scope.JOBS_READ),
+    response={200: None, **errors(403, 404)},
+)
+def job_output(request: ApiRequest, job_id):
+    """The result image (PNG), for the job's owner only."""
+    job = _get_job_for_user(request, job_id)
+    path = storage.path_of(job.output_file) if job.output_file else None
+    if path is None or not path.exists():
+        raise ApiError(404, "NOT_FOUND", "This job has no output (yet, or any more).")
+    return FileResponse(path.open("rb"), content_type="image/png", filename=f"{job.pk}.png")
+
+
+@router.post(
+    "/jobs/{uuid:job_id}/cancel",
+    auth=ApiKeyAuth(Scope.GENERATE, Scope.OCR),
+    response={200: envelope(JobOut), **errors(403, 404, 409)},
+)
+def cancel_job(request: ApiRequest, job_id):
+    """Cancel a job that has not started yet; its credits are refunded."""
+    job = _get_job_for_user(request, job_id)
+    if not actions.cancel(job):
+        raise ApiError(
+            409,
+            "JOB_NOT_CANCELLABLE",
+            f"The job is {job.status}; only queued jobs can be cancelled.",
+            {"status": job.status},
+        )
+    return ok(job_out(job))
+
+
+class TemplateOut(Schema):
+    name: str
+    type: str
+    description: str
+    credit_cost: int
+    engine: str
+    available: bool
+    unavailable_reason: str | None
+
+
+class TemplateGroupOut(Schema):
+    type: str
+    templates: list[TemplateOut]
+
+
+class TemplateCatalogOut(Schema):
+    types: list[TemplateGroupOut]
+
+
+@router.get("/templates", response={200: envelope(TemplateCatalogOut), **errors()})
+def list_templates(request: ApiRequest):
+    """The catalogue, grouped by type, with whether each template is available to you."""
+    subscription = getattr(request.user, "subscription", None)
+    plan = subscription.plan if subscription else None
+    groups: dict[str, list[dict]] = {}
+    ready = {name: engines.get(name).available() for name in engines.ENGINES}
+    for template in Template.objects.enabled().prefetch_related("plans"):
+        reason = None
+        if not template.offered_on(plan):
+            reason = "Your plan does not include this template."
+        elif not ready[template.engine]:
+            reason = "The engine for this template is not configured."
+        groups.setdefault(template.type, []).append(
+            {
+                "name": template.name,
+                "type": template.type,
+                "description": template.description,
+                "credit_cost": template.credit_cost,
+                "engine": template.engine,
+                "available": reason is None,
+                "unavailable_reason": reason,
+            }
+        )
+    return ok({"types": [{"type": name, "templates": items} for name, items in groups.items()]})

@@ -1,0 +1,174 @@
+"""Jobs through a real Celery worker process (not eager mode), in whichever mode the run is."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from billing.models import CreditBalance
+from conftest import make_user, sample_b64, sample_png, start_worker, stop_worker, worker_env
+from studio.models import Job, Template
+from studio.tasks import sweep_jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _output(api, secret, data) -> Image.Image:
+    response = api("get", data["output_url"], key=secret)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    return Image.open(io.BytesIO(b"".join(response.streaming_content))).convert("RGB")
+
+
+def test_every_builtin_template_runs_on_a_worker_and_changes_the_image(api, celery_worker, mint):
+    user = make_user("studio@example.com", plan="enterprise")
+    _, secret = mint(user)
+    original = Image.open(io.BytesIO(sample_png())).convert("RGB")
+    templates = list(Template.objects.filter(engine="builtin"))
+    assert len(templates) >= 12
+    assert len({t.type for t in templates}) >= 3
+    outputs = {}
+    for template in templates:
+        response = api(
+            "post",
+            "/api/generate",
+            key=secret,
+            json={"image": sample_b64(), "template": template.name, "templateType": template.type},
+        )
+        assert response.status_code == 200, (template.name, response.content)
+        data = response.json()["data"]
+        assert data["status"] == "succeeded", (template.name, data["error"])
+        output = _output(api, secret, data)
+        outputs[template.name] = output
+        same_size = output.size == original.size
+        assert not same_size or ImageChops.difference(output, original).getbbox() is not None, (
+            template.name
+        )
+    # A few that can be checked exactly for doing what their names say.
+    gray = outputs["Grayscale"]
+    assert all(r == g == b for r, g, b in gray.getdata())
+    assert list(outputs["Invert"].getdata())[0] == tuple(255 - c for c in original.getpixel((0, 0)))
+    assert outputs["Polaroid"].height > original.height
+    assert outputs["Black Frame"].getpixel((0, 0)) == (0, 0, 0)
+    assert ImageStat.Stat(outputs["Brighten"]).mean[0] > ImageStat.Stat(original).mean[0]
+    assert ImageStat.Stat(outputs["Soft Blur"]).stddev[0] < ImageStat.Stat(original).stddev[0]
+
+
+class _FakeImageModel(BaseHTTPRequestHandler):
+    """A small real OpenAI-compatible images server: answers with a solid yellow PNG."""
+
+    requests: list[str] = []
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        body = self.rfile.read(length)
+        type(self).requests.append(f"{self.path} {self.headers['Authorization']} {len(body)}")
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), (250, 220, 0)).save(buffer, format="PNG")
+        payload = json.dumps(
+            {"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_upstream_templates_and_prompts_through_a_real_http_server(
+    api, alice, alice_key, settings, transactional_db
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeImageModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    settings.UPSTREAM_IMAGES_URL = url
+    worker = start_worker(
+        worker_env({"UPSTREAM_IMAGES_URL": url, "UPSTREAM_API_KEY": "upstream-test-key"})
+    )
+    try:
+        _, secret = alice_key
+        response = api(
+            "post",
+            "/api/generate",
+            key=secret,
+            json={"image": sample_b64(), "template": "Joyful Laugh", "templateType": "expressions"},
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()["data"]
+        assert data["status"] == "succeeded"
+        assert _output(api, secret, data).getpixel((5, 5)) == (250, 220, 0)
+        response = api(
+            "post", "/api/generate", key=secret, json={"prompt": "a cute cat", "size": "512x512"}
+        )
+        assert response.json()["data"]["status"] == "succeeded"
+    finally:
+        stop_worker(worker)
+        server.shutdown()
+    paths = [line.split()[0] for line in _FakeImageModel.requests]
+    assert paths == ["/v1/images/edits", "/v1/images/generations"]
+    assert all("Bearer upstream-test-key" in line for line in _FakeImageModel.requests)
+    assert CreditBalance.objects.get(user=alice).total == 48
+
+
+def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transactional_db, settings):
+    user = make_user("kill@example.com", plan="enterprise")
+    _, secret = mint(user)
+    slow = Template.objects.create(
+        name="Slow Blur", type="filters", parameters={"op": "blur", "radius": 120}
+    )
+    big = Image.new("RGB", (2400, 2400), (10, 200, 30))
+    buffer = io.BytesIO()
+    big.save(buffer, format="PNG")
+    worker = start_worker(worker_env())
+    try:
+        response = api(
+            "post",
+            "/api/generate",
+            key=secret,
+            json={
+                "image": base64.b64encode(buffer.getvalue()).decode(),
+                "template": slow.name,
+                "templateType": "filters",
+            },
+            headers={"Prefer": "respond-async"},
+        )
+        job_id = response.json()["data"]["id"]
+        deadline = time.monotonic() + 30
+        while Job.objects.get(pk=job_id).status != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Job.objects.get(pk=job_id).status == "running"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        stop_worker(worker)
+    settings.JOB_STALE_RUNNING_S = 0  # the sweeper in this process: the job is stale now
+    worker = start_worker(worker_env({"JOB_STALE_RUNNING_S": "0"}))
+    try:
+        sweep_jobs()
+        deadline = time.monotonic() + 60
+        while not Job.objects.get(pk=job_id).is_final and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_worker(worker)
+    job = Job.objects.get(pk=job_id)
+    assert job.status in ("succeeded", "failed")
+    assert job.attempts >= 2
+    balance = CreditBalance.objects.get(user=user)
+    if job.status == "failed":
+        assert (
+            (not balance.allowance
+            and not balance.topup)
+            or job.ledger_entries.filter(kind="refund").exists()
+        )
