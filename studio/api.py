@@ -21,6 +21,7 @@ from nanostudio.errors import ApiError
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import envelope, errors, ok
 from studio import actions, engines, storage
+from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
 
 router = Router(tags=["jobs"])
@@ -133,18 +134,22 @@ def generate(request: ApiRequest, payload: GenerateIn):
 
     Waits for the result (up to 30 s) and answers 200 with the finished job; with
     `Prefer: respond-async` answers 202 at once, with `Location: /api/jobs/{id}`.
+    An `Idempotency-Key` header makes retries safe: the same key and body get the same job.
     """
-    template = (
-        actions.find_template(payload.template, payload.templateType)
-        if payload.prompt is None
-        else None
-    )
-    params = (
-        {} if template else {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
-    )
-    job = actions.submit_generate(
-        request.user, request.auth, image=payload.image, template=template, params=params
-    )
+    key = request.headers.get("Idempotency-Key")
+    try:
+        with idempotent(request.user, key, request.body, request.path) as remember:
+            template = None
+            if payload.prompt is None:
+                template = actions.find_template(payload.template, payload.templateType)
+            params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
+            job = actions.submit_generate(
+                request.user, request.auth, image=payload.image, template=template,
+                params={} if template else params,
+            )  # fmt: skip
+            remember(job)
+    except Replay as replay:
+        job = replay.job
     return _respond(request, job)
 
 

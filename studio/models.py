@@ -120,3 +120,21 @@ class Job(models.Model):
             .exclude(status__in=self.FINAL)
             .update(status=status, finished_at=timezone.now(), **fields)
         )
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` for a submit: same key and body → the same job (24 h)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
