@@ -13,6 +13,7 @@ from studio.images import decode_image
 from studio.models import Job, Template
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
+OCR_CREDIT_COST = 1
 
 
 def insufficient_credits(error: InsufficientCredits) -> ApiError:
@@ -72,6 +73,33 @@ def submit_generate(
     decoded = decode_image(image)[1] if image is not None else None
     cost = template.credit_cost if template else 1
     return _accept(user, api_key, Job.Kind.GENERATE, template, params, decoded, cost, plan)
+
+
+def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Job:
+    from studio.engines import ocr
+
+    plan = _plan(user)
+    if plan is None or not plan.allows_job_kind(Job.Kind.OCR):
+        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "ocr"})
+    if not ocr.available():
+        raise ApiError(
+            503,
+            "ENGINE_UNAVAILABLE",
+            "OCR is not available right now. Nothing was charged.",
+            {"engine": "ocr"},
+            headers={"Retry-After": "60"},
+        )
+    if not ocr.supports(language):
+        readable = ", ".join(sorted(ocr.BUILTIN_LANGUAGES | ocr.tesseract_languages()))
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            f"No OCR engine here reads “{language}”. Available: {readable}.",
+            {"fields": {"language": "Unsupported language."}},
+        )
+    decoded = decode_image(image)[1]
+    params = {"language": language, "outputFormat": output_format}
+    return _accept(user, api_key, Job.Kind.OCR, None, params, decoded, OCR_CREDIT_COST, plan)
 
 
 def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:

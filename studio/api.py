@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from datetime import datetime
 from typing import Literal
 
@@ -23,9 +22,9 @@ from nanostudio.schemas import envelope, errors, ok
 from studio import actions, engines, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
+from studio.waiting import wait_for
 
 router = Router(tags=["jobs"])
-WAIT_POLL_S = 0.1
 
 
 class TemplateRef(Schema):
@@ -113,15 +112,11 @@ def _get_job_for_user(request: ApiRequest, job_id) -> Job:
 def _respond(request: ApiRequest, job: Job):
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
     if "respond-async" not in request.headers.get("Prefer", ""):
-        deadline = time.monotonic() + settings.JOB_WAIT_S
-        while not job.is_final and time.monotonic() < deadline:
-            time.sleep(WAIT_POLL_S)
-            job.refresh_from_db()
+        job = wait_for(job, settings.JOB_WAIT_S)
     if job.is_final:
         return Status(200, ok(job_out(job)))
-    response = Status(202, ok(job_out(job)))
     request.location = reverse("api:get_job", args=[job.pk])  # type: ignore[attr-defined]
-    return response
+    return Status(202, ok(job_out(job)))
 
 
 @router.post(
@@ -146,6 +141,33 @@ def generate(request: ApiRequest, payload: GenerateIn):
             job = actions.submit_generate(
                 request.user, request.auth, image=payload.image, template=template,
                 params={} if template else params,
+            )  # fmt: skip
+            remember(job)
+    except Replay as replay:
+        job = replay.job
+    return _respond(request, job)
+
+
+class OcrIn(Schema):
+    image: str = Field(description="base64 or a data URL (PNG, JPEG, WebP, GIF)")
+    language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(_[a-z]{3,4})?)$")
+    outputFormat: Literal["text", "json"] = "text"
+
+
+@router.post(
+    "/ocr",
+    auth=ApiKeyAuth(Scope.OCR),
+    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(400, 402, 403)},
+)
+def ocr(request: ApiRequest, payload: OcrIn):
+    """Read the text in an image. `result.text`, and with `outputFormat: json` also
+    `result.lines` (text, confidence, box). Waits like /api/generate; same headers."""
+    key = request.headers.get("Idempotency-Key")
+    try:
+        with idempotent(request.user, key, request.body, request.path) as remember:
+            job = actions.submit_ocr(
+                request.user, request.auth, image=payload.image, language=payload.language,
+                output_format=payload.outputFormat,
             )  # fmt: skip
             remember(job)
     except Replay as replay:

@@ -108,6 +108,12 @@ class Job(models.Model):
         return self.status in self.FINAL
 
     @property
+    def engine_name(self) -> str:
+        if self.kind == self.Kind.OCR:
+            return "ocr"
+        return self.template.engine if self.template else Template.Engine.UPSTREAM
+
+    @property
     def duration_s(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
@@ -115,11 +121,16 @@ class Job(models.Model):
 
     def finish(self, status: str, **fields) -> bool:
         """Move a running (or queued) job to a final state once; False if it was already final."""
-        return bool(
+        from studio.waiting import notify_done
+
+        done = bool(
             Job.objects.filter(pk=self.pk)
             .exclude(status__in=self.FINAL)
             .update(status=status, finished_at=timezone.now(), **fields)
         )
+        if done:
+            notify_done(self.pk)
+        return done
 
 
 class IdempotencyKey(models.Model):

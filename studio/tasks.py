@@ -57,7 +57,7 @@ def run_job(job_id: str) -> None:
         return
     try:
         image = storage.open_image(job.input_file) if job.input_file else None
-        engine = engines.get(job.template.engine if job.template else "upstream")
+        engine = engines.get(job.engine_name)
         result = engine.run(job.template, image, job.params)
         output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
     except SoftTimeLimitExceeded:

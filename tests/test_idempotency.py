@@ -21,7 +21,16 @@ def _body():
 def test_same_key_and_body_ten_times_is_one_job_and_one_debit(api, alice, alice_key):
     _, secret = alice_key
     body = _body()
-    responses = [api("post", "/api/generate", key=secret, json=body, headers={**ASYNC, "Idempotency-Key": "order-7"}) for _ in range(10)]
+    responses = [
+        api(
+            "post",
+            "/api/generate",
+            key=secret,
+            json=body,
+            headers={**ASYNC, "Idempotency-Key": "order-7"},
+        )
+        for _ in range(10)
+    ]
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["data"]["id"] for r in responses}) == 1
     assert Job.objects.filter(user=alice).count() == 1
@@ -30,9 +39,17 @@ def test_same_key_and_body_ten_times_is_one_job_and_one_debit(api, alice, alice_
 
 def test_same_key_other_body_is_422(api, alice, alice_key):
     _, secret = alice_key
-    api("post", "/api/generate", key=secret, json=_body(), headers={**ASYNC, "Idempotency-Key": "k1"})
+    api(
+        "post",
+        "/api/generate",
+        key=secret,
+        json=_body(),
+        headers={**ASYNC, "Idempotency-Key": "k1"},
+    )
     other = {**_body(), "template": "Grayscale"}
-    response = api("post", "/api/generate", key=secret, json=other, headers={**ASYNC, "Idempotency-Key": "k1"})
+    response = api(
+        "post", "/api/generate", key=secret, json=other, headers={**ASYNC, "Idempotency-Key": "k1"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert Job.objects.filter(user=alice).count() == 1
@@ -41,15 +58,45 @@ def test_same_key_other_body_is_422(api, alice, alice_key):
 def test_keys_are_per_user_and_a_rejected_request_frees_the_key(api, alice_key, bob, charlie, mint):
     _, secret = alice_key
     _, bob_secret = mint(bob)
-    api("post", "/api/generate", key=secret, json=_body(), headers={**ASYNC, "Idempotency-Key": "shared"})
-    response = api("post", "/api/generate", key=bob_secret, json=_body(), headers={**ASYNC, "Idempotency-Key": "shared"})
+    api(
+        "post",
+        "/api/generate",
+        key=secret,
+        json=_body(),
+        headers={**ASYNC, "Idempotency-Key": "shared"},
+    )
+    response = api(
+        "post",
+        "/api/generate",
+        key=bob_secret,
+        json=_body(),
+        headers={**ASYNC, "Idempotency-Key": "shared"},
+    )
     assert response.status_code == 202
     _, charlie_secret = mint(charlie)
-    assert api("post", "/api/generate", key=charlie_secret, json=_body(), headers={**ASYNC, "Idempotency-Key": "retry-me"}).status_code == 402
+    assert (
+        api(
+            "post",
+            "/api/generate",
+            key=charlie_secret,
+            json=_body(),
+            headers={**ASYNC, "Idempotency-Key": "retry-me"},
+        ).status_code
+        == 402
+    )
     from billing.ledger import grant_topup
 
     grant_topup(charlie, 5, "test")
-    assert api("post", "/api/generate", key=charlie_secret, json=_body(), headers={**ASYNC, "Idempotency-Key": "retry-me"}).status_code == 202
+    assert (
+        api(
+            "post",
+            "/api/generate",
+            key=charlie_secret,
+            json=_body(),
+            headers={**ASYNC, "Idempotency-Key": "retry-me"},
+        ).status_code
+        == 202
+    )
 
 
 @pytest.mark.services
@@ -61,7 +108,12 @@ def test_twenty_concurrent_requests_with_one_key_make_one_job(mint):
 
     def submit(_):
         try:
-            response = Client().post("/api/generate", data=body, content_type="application/json", headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "burst", **ASYNC})
+            response = Client().post(
+                "/api/generate",
+                data=body,
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "burst", **ASYNC},
+            )
             return response.status_code, response.json()
         finally:
             connection.close()

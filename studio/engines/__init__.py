@@ -17,7 +17,7 @@ from types import ModuleType
 
 from PIL import Image
 
-ENGINES = ("builtin", "upstream")
+ENGINES = ("builtin", "upstream", "ocr")
 
 
 class EngineError(Exception):

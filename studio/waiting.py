@@ -1,0 +1,54 @@
+"""Waiting for a job without holding a database connection.
+
+In production mode the worker pushes to a Redis list when a job ends and the waiting request
+blocks on it (BLPOP): no polling, and the request's database connection is given back while
+it waits, so many waiting clients need neither connections nor CPU. Embedded mode polls.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from studio.models import Job
+
+POLL_S = 0.1
+DONE_TTL_S = 120
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.JOB_WAIT_S + 5)
+
+
+def _done_key(job_id) -> str:
+    return f"job-done:{job_id}"
+
+
+def notify_done(job_id) -> None:
+    """Called by the worker when a job reaches a final state."""
+    if settings.REDIS_URL:
+        client = _redis()
+        pipe = client.pipeline()
+        pipe.rpush(_done_key(job_id), 1)
+        pipe.expire(_done_key(job_id), DONE_TTL_S)
+        pipe.execute()
+
+
+def wait_for(job: Job, timeout_s: float) -> Job:
+    if job.is_final or timeout_s <= 0:
+        return job
+    if settings.REDIS_URL:
+        connection.close()  # give the connection back for the wait
+        _redis().blpop([_done_key(job.pk)], timeout=timeout_s)
+        close_old_connections()
+        job.refresh_from_db()
+        return job
+    deadline = time.monotonic() + timeout_s
+    while not job.is_final and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        job.refresh_from_db()
+    return job

@@ -1,0 +1,104 @@
+"""OCR through a real worker on images rendered with known sentences."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import make_user, sample_b64
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog",
+    "Invoice 2041 is due on 12 March",
+    "Nano Studio reads text from images",
+]
+
+
+def _render(sentence: str) -> str:
+    font = (
+        ImageFont.truetype("DejaVuSans.ttf", 36)
+        if _has_dejavu()
+        else ImageFont.load_default(size=36)
+    )
+    width = int(font.getlength(sentence)) + 60
+    image = Image.new("RGB", (width, 100), "white")
+    ImageDraw.Draw(image).text((30, 30), sentence, fill="black", font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _has_dejavu() -> bool:
+    try:
+        ImageFont.truetype("DejaVuSans.ttf", 10)
+    except OSError:
+        return False
+    return True
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ocr_reads_known_sentences_with_under_5_percent_cer(api, celery_worker, mint):
+    user = make_user("ocr@example.com", plan="pro")
+    _, secret = mint(user)
+    errors = characters = 0
+    for sentence in SENTENCES:
+        response = api(
+            "post",
+            "/api/ocr",
+            key=secret,
+            json={"image": _render(sentence), "language": "auto", "outputFormat": "json"},
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()["data"]
+        assert data["status"] == "succeeded", data["error"]
+        read = _normalise(data["result"]["text"])
+        assert _normalise(" ".join(line["text"] for line in data["result"]["lines"])) == read
+        errors += _distance(read, sentence)
+        characters += len(sentence)
+        for line in data["result"]["lines"]:
+            assert 0 <= line["confidence"] <= 1
+            assert len(line["box"]) == 4
+    cer = errors / characters
+    print(f"OCR character error rate: {cer:.2%} over {characters} characters")
+    assert cer < 0.05
+
+
+def test_ocr_rejects_an_unreadable_language_and_bad_images_for_free(api, alice, alice_key):
+    _, secret = alice_key
+    response = api(
+        "post",
+        "/api/ocr",
+        key=secret,
+        json={"image": sample_b64(), "language": "xx"},
+        headers={"Prefer": "respond-async"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["fields"] == {"language": "Unsupported language."}
+    response = api("post", "/api/ocr", key=secret, json={"image": "nope", "language": "auto"})
+    assert response.json()["error"]["code"] == "INVALID_IMAGE"
+    response = api(
+        "post", "/api/ocr", key=secret, json={"image": sample_b64(), "outputFormat": "pdf"}
+    )
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    from studio.models import Job
+
+    assert Job.objects.filter(user=alice).count() == 0
