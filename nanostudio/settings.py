@@ -296,6 +296,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},
     "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
     "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 60},
+    "purge-old-outputs": {"task": "studio.purge_old_outputs", "schedule": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -35,7 +35,7 @@ class Template(models.Model):
     objects = TemplateQuerySet.as_manager()
 
     class Meta:
-        ordering = ["type", "sort_order", "name"]
+        ordering = ["sort_order", "name"]
         constraints = [
             models.UniqueConstraint(fields=["type", "name"], name="template_name_unique_per_type")
         ]

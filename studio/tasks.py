@@ -94,3 +94,20 @@ def sweep_jobs() -> dict:
             run_job.delay(str(job.pk))  # claim() accepts a stale running job
             requeued += 1
     return {"requeued": requeued}
+
+
+@shared_task(name="studio.purge_old_outputs", soft_time_limit=300, time_limit=360)
+def purge_old_outputs() -> int:
+    """Beat: delete job files past the retention period (the job rows stay, as history)."""
+    from studio.idempotency import purge_expired
+
+    cutoff = timezone.now() - timedelta(days=settings.JOB_OUTPUT_RETENTION_DAYS)
+    purged = 0
+    for job in (
+        Job.objects.filter(created_at__lt=cutoff).exclude(input_file="", output_file="").iterator()
+    ):
+        storage.delete_job_files(job.pk)
+        Job.objects.filter(pk=job.pk).update(input_file="", output_file="")
+        purged += 1
+    purge_expired()
+    return purged

@@ -1,17 +1,172 @@
+"""Studio (run a template or OCR on an upload) and Jobs (history, live status, files)."""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import render
+import contextlib
+import hashlib
+import io
+import json
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from nanostudio.errors import ApiError
 from nanostudio.http import AuthedRequest
+from studio import actions, engines, storage
+from studio.engines import builtin
+from studio.forms import GenerateForm, OcrForm
+from studio.models import Job, Template
+
+PREVIEW_SAMPLE = settings.BASE_DIR / "static" / "img" / "sample.jpg"
+JOBS_PAGE_SIZE = 25
+
+
+def _gallery(user) -> list[dict]:
+    subscription = getattr(user, "subscription", None)
+    plan = subscription.plan if subscription else None
+    ready = {name: engines.get(name).available() for name in engines.ENGINES}
+    gallery: dict[str, list] = {}
+    for template in Template.objects.enabled().prefetch_related("plans"):
+        template.unavailable = None
+        if not template.offered_on(plan):
+            template.unavailable = "Not on your plan"
+        elif not ready[template.engine]:
+            template.unavailable = "Engine not configured"
+        gallery.setdefault(template.type, []).append(template)
+    return [{"type": name, "templates": items} for name, items in gallery.items()]
 
 
 @login_required
 def studio(request: AuthedRequest) -> HttpResponse:
-    return render(request, "coming_soon.html", {"title": "Studio", "section": "studio"})
+    tab = "ocr" if request.GET.get("tab") == "ocr" else "generate"
+    return render(
+        request,
+        "studio/studio.html",
+        {
+            "gallery": _gallery(request.user),
+            "tab": tab,
+            "form": GenerateForm(),
+            "ocr_form": OcrForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def run(request: AuthedRequest) -> HttpResponse:
+    """Submit from the Studio: the same acceptance path as the API, with a session."""
+    is_ocr = request.POST.get("kind") == "ocr"
+    form = (OcrForm if is_ocr else GenerateForm)(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            if is_ocr:
+                job = actions.submit_ocr(
+                    request.user,
+                    None,
+                    image=form.image_base64(),
+                    language=form.cleaned_data["language"],
+                    output_format=form.cleaned_data["output_format"],
+                )
+            else:
+                job = actions.submit_generate(
+                    request.user,
+                    None,
+                    image=form.image_base64(),
+                    template=form.cleaned_data["template"],
+                    params={},
+                )
+        except ApiError as error:
+            messages.error(request, error.message)
+        else:
+            return redirect("studio:job", job_id=job.pk)
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    context = {
+        "gallery": _gallery(request.user),
+        "tab": "ocr" if is_ocr else "generate",
+        "form": form if not is_ocr else GenerateForm(),
+        "ocr_form": form if is_ocr else OcrForm(),
+    }
+    return render(request, "studio/studio.html", context, status=400)
+
+
+def _get_job_for_user(request: AuthedRequest, job_id) -> Job:
+    return get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
+
+
+@login_required
+def job_detail(request: AuthedRequest, job_id) -> HttpResponse:
+    job = _get_job_for_user(request, job_id)
+    template = "studio/job_detail.html#status" if request.htmx else "studio/job_detail.html"
+    return render(request, template, {"job": job})
+
+
+@login_required
+def job_file(request: AuthedRequest, job_id, which: str) -> FileResponse:
+    job = _get_job_for_user(request, job_id)
+    relative = job.output_file if which == "output" else job.input_file
+    if not relative or not storage.path_of(relative).exists():
+        raise Http404
+    filename = f"nano-{str(job.pk)[:8]}-{which}.png"
+    return FileResponse(
+        storage.path_of(relative).open("rb"),
+        content_type="image/png",
+        as_attachment="download" in request.GET,
+        filename=filename,
+    )
 
 
 @login_required
 def jobs(request: AuthedRequest) -> HttpResponse:
-    return render(request, "coming_soon.html", {"title": "Jobs", "section": "jobs"})
+    status = request.GET.get("status", "")
+    queryset = Job.objects.filter(user=request.user).select_related("template")
+    if status in Job.Status.values:
+        queryset = queryset.filter(status=status)
+    page = Paginator(queryset, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "status": status, "statuses": Job.Status.choices}
+    template = "studio/jobs.html#job-table" if request.htmx else "studio/jobs.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def cancel(request: AuthedRequest, job_id) -> HttpResponse:
+    job = _get_job_for_user(request, job_id)
+    if actions.cancel(job):
+        messages.success(request, "Job cancelled; its credits are back.")
+    else:
+        messages.error(request, "The job has already started, so it cannot be cancelled.")
+    return redirect("studio:job", job_id=job.pk)
+
+
+def template_preview(request, template_id: int) -> HttpResponse:
+    """A template applied to our sample photo (cached); upstream templates show the sample."""
+    template = get_object_or_404(Template.objects.enabled(), pk=template_id)
+    version = hashlib.sha256(json.dumps(template.parameters, sort_keys=True).encode()).hexdigest()[
+        :12
+    ]
+    key = f"template-preview:{template.pk}:{version}"
+    png = cache.get(key)
+    if png is None:
+        from PIL import Image
+
+        image = Image.open(PREVIEW_SAMPLE).convert("RGB")
+        image.thumbnail((240, 240))
+        if template.engine == Template.Engine.BUILTIN:
+            with contextlib.suppress(engines.EngineError):
+                image = builtin.run(template, image, {}).image
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        png = buffer.getvalue()
+        cache.set(key, png, 24 * 3600)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -305,3 +305,27 @@ def test_jobs_list_is_cursor_paginated_and_filtered(api, db, mint):
     )
     assert api("get", "/api/jobs?cursor=garbage", key=secret).status_code == 400
     assert sample_png()  # the fixture image is real
+
+
+def test_outputs_are_purged_after_the_retention_period(alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studio import storage
+    from studio.tasks import purge_old_outputs
+
+    job = actions.submit_generate(
+        alice, None, image=sample_b64(), template=Template.objects.get(name="Sepia"), params={}
+    )
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    assert storage.path_of(job.output_file).exists()
+    assert purge_old_outputs() == 0
+    Job.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(days=settings.JOB_OUTPUT_RETENTION_DAYS, minutes=1)
+    )
+    assert purge_old_outputs() == 1
+    job.refresh_from_db()
+    assert (job.input_file, job.output_file, job.status) == ("", "", "succeeded")
+    assert not storage.job_dir(job.pk).exists()

@@ -49,3 +49,25 @@ document.addEventListener("keys-changed", (event) => {
 document.addEventListener("close", (event) => {
   if (event.target.id === "dialog") document.getElementById("dialog-body").replaceChildren();
 }, true);
+
+// Studio: show the chosen image before upload, and accept a dropped file.
+document.addEventListener("change", (event) => {
+  const input = event.target.closest("input[type=file][data-preview-target]");
+  if (!input || !input.files.length) return;
+  const preview = document.getElementById(input.dataset.previewTarget);
+  preview.src = URL.createObjectURL(input.files[0]);
+  preview.hidden = false;
+});
+
+for (const zone of document.querySelectorAll(".dropzone")) {
+  const input = zone.querySelector("input[type=file]");
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("is-over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("is-over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("is-over");
+    if (!event.dataTransfer.files.length) return;
+    input.files = event.dataTransfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+}

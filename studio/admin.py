@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from billing import ledger
+from studio.models import Job, Template
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "type", "engine", "credit_cost", "enabled", "sort_order"]
+    list_filter = ["type", "engine", "enabled"]
+    list_editable = ["credit_cost", "enabled", "sort_order"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["plans"]
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "user",
+        "kind",
+        "template",
+        "status",
+        "credits",
+        "attempts",
+        "error_code",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["user__email", "id"]
+    list_select_related = ["user", "template"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["retry", "refund"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Retry selected failed jobs (charges the credits again)")
+    def retry(self, request, queryset) -> None:
+        from studio.tasks import run_job
+
+        retried = 0
+        for job in queryset.filter(status=Job.Status.FAILED):
+            with transaction.atomic():
+                # A retry is a new run of the same job: it is not charged again (its one
+                # debit was refunded when it failed), which favours the customer.
+                if not Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
+                    status=Job.Status.QUEUED,
+                    attempts=0,
+                    error_code="",
+                    error_message="",
+                    finished_at=None,
+                ):
+                    continue
+                transaction.on_commit(lambda job_id=str(job.pk): run_job.delay(job_id))
+            retried += 1
+        self.message_user(
+            request, f"Re-queued {retried} job(s). Retries are not charged again.", messages.SUCCESS
+        )
+
+    @admin.action(description="Refund selected jobs")
+    def refund(self, request, queryset) -> None:
+        refunded = sum(ledger.refund(job, f"Refunded by {request.user}") for job in queryset)
+        self.message_user(
+            request,
+            f"Refunded {refunded} job(s); the others had nothing to refund.",
+            messages.SUCCESS,
+        )

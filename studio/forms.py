@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import base64
+
+from django import forms
+
+from studio.models import Template
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+class UploadForm(forms.Form):
+    image = forms.FileField(help_text="PNG, JPEG, WebP or GIF, up to 10 MB.")
+
+    def image_base64(self) -> str:
+        upload = self.cleaned_data["image"]
+        return base64.b64encode(upload.read()).decode()
+
+    def clean_image(self):
+        upload = self.cleaned_data["image"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError("The image is over 10 MB.")
+        return upload
+
+
+class GenerateForm(UploadForm):
+    template = forms.ModelChoiceField(
+        queryset=Template.objects.enabled(), widget=forms.RadioSelect, empty_label=None
+    )
+
+
+class OcrForm(UploadForm):
+    language = forms.ChoiceField(
+        choices=[("auto", "Detect automatically"), ("en", "English"), ("zh", "Chinese")],
+        initial="auto",
+    )
+    output_format = forms.ChoiceField(
+        choices=[("text", "Plain text"), ("json", "JSON with boxes")],
+        initial="text",
+        label="Output",
+    )
