@@ -3,10 +3,10 @@ nothing: a rejected request costs nothing and leaves no job behind."""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from billing.ledger import InsufficientCredits, reserve
+from billing.models import CreditBalance
 from nanostudio.errors import ApiError
 from studio import engines, storage
 from studio.images import decode_image
@@ -105,31 +105,35 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
 def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
     from studio.tasks import run_job
 
-    with transaction.atomic():
-        # One submit at a time per user, so the concurrent-job cap cannot be overrun.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        running = Job.objects.filter(
-            user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
-        ).count()
-        if running >= plan.max_concurrent_jobs:
-            raise ApiError(
-                429,
-                "TOO_MANY_CONCURRENT_JOBS",
-                f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; wait for one to finish.",
-                {"limit": plan.max_concurrent_jobs},
-                headers={"Retry-After": "5"},
-            )
-        job = Job.objects.create(
-            user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost
-        )
-        try:
-            reserve(user, cost, job)
-        except InsufficientCredits as error:
-            raise insufficient_credits(error) from None
-        if image is not None:
-            job.input_file = storage.save_image(job.pk, "input.png", image)
-            job.save(update_fields=["input_file"])
-        transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+    job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)
+    # File I/O before the transaction, so that the locked part below stays short.
+    if image is not None:
+        job.input_file = storage.save_image(job.pk, "input.png", image)
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            try:
+                reserve(user, cost, job)  # locks the user's balance row until commit...
+            except InsufficientCredits as error:
+                raise insufficient_credits(error) from None
+            if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
+                CreditBalance.objects.select_for_update().filter(user=user).first()
+            # Counted under that lock, so concurrent submits cannot overrun the cap.
+            running = Job.objects.filter(
+                user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
+            ).count()
+            if running > plan.max_concurrent_jobs:
+                raise ApiError(
+                    429,
+                    "TOO_MANY_CONCURRENT_JOBS",
+                    f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; wait for one to finish.",
+                    {"limit": plan.max_concurrent_jobs},
+                    headers={"Retry-After": "5"},
+                )
+            transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+    except BaseException:
+        storage.delete_job_files(job.pk)
+        raise
     return job
 
 

@@ -98,6 +98,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["user", "status"]),
         ]
 
     def __str__(self) -> str:

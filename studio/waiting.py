@@ -7,6 +7,7 @@ it waits, so many waiting clients need neither connections nor CPU. Embedded mod
 
 from __future__ import annotations
 
+import functools
 import time
 
 from django.conf import settings
@@ -18,7 +19,9 @@ POLL_S = 0.1
 DONE_TTL_S = 120
 
 
+@functools.cache
 def _redis():
+    """One client (and connection pool) per process; each waiter borrows a connection."""
     import redis
 
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.JOB_WAIT_S + 5)
