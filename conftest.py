@@ -102,6 +102,16 @@ def charlie(db):
 
 
 @pytest.fixture
+def admin_client(client, db):
+    """Logged in as a superuser (overrides pytest-django's fixture of the same name)."""
+    from accounts.models import User
+
+    admin = User.objects.create_superuser(email="root@example.com", password="x-admin-pass-1")
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
     return client

@@ -3,15 +3,6 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import User
-
-
-@pytest.fixture
-def admin_client(client, db):
-    admin = User.objects.create_superuser(email="root@example.com", password="x-admin-pass-1")
-    client.force_login(admin)
-    return client
-
 
 def test_keys_admin_lists_and_revokes_without_showing_secrets(admin_client, alice_key):
     key, secret = alice_key

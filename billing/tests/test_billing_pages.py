@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
-from accounts.models import User
 from billing import ledger
 from billing.models import CreditBalance, LedgerEntry, Subscription, TopUp, UpgradeRequest
 from studio.models import Job
@@ -61,13 +59,6 @@ def test_ledger_pages_with_htmx(alice_client, alice):
     ).content.decode()
     assert partial.lstrip().startswith('<div id="ledger"')
     assert "Page 2 of 2" in partial
-
-
-@pytest.fixture
-def admin_client(client, db):
-    admin = User.objects.create_superuser(email="root@example.com", password="x-admin-pass-1")
-    client.force_login(admin)
-    return client
 
 
 def test_admin_grants_credits_as_a_ledger_entry(admin_client, alice):
