@@ -52,4 +52,4 @@ superuser: install ## Create an admin account for /admin/
 	$(BIN)/python manage.py createsuperuser
 
 clean: ## Remove .venv and var/ (the embedded database, broker and mailbox)
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) var
