@@ -113,7 +113,7 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
         with transaction.atomic():
             job.save(force_insert=True)
             try:
-                reserve(user, cost, job)  # locks the user's balance row until commit...
+                charge = reserve(user, cost, job)  # locks the user's balance row until commit...
             except InsufficientCredits as error:
                 raise insufficient_credits(error) from None
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
@@ -134,6 +134,7 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
     except BaseException:
         storage.delete_job_files(job.pk)
         raise
+    job.credits_remaining = charge.remaining  # for X-Credits-Remaining (None = unlimited)
     return job
 
 

@@ -111,6 +111,8 @@ def _get_job_for_user(request: ApiRequest, job_id) -> Job:
 
 def _respond(request: ApiRequest, job: Job):
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
+    if hasattr(job, "credits_remaining"):  # just charged: show the balance after it
+        request.credits_remaining = job.credits_remaining  # type: ignore[attr-defined]
     if "respond-async" not in request.headers.get("Prefer", ""):
         job = wait_for(job, settings.JOB_WAIT_S)
     if job.is_final:

@@ -88,7 +88,7 @@ def test_a_data_url_is_accepted(api, alice, alice_key):
     )
     assert response.status_code == 202
     assert response["Location"] == f"/api/jobs/{response.json()['data']['id']}"
-    assert response["X-Credits-Remaining"] == "50"  # read before the charge
+    assert response["X-Credits-Remaining"] == "49"  # after this job's charge
     assert balance(alice) == 49
 
 
