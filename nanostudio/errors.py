@@ -33,7 +33,3 @@ def error_response(error: ApiError) -> JsonResponse:
     for name, value in error.headers.items():
         response[name] = value
     return response
-
-
-def not_found(what: str = "Resource") -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"{what} not found.")

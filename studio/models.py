@@ -43,11 +43,6 @@ class Template(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.type})"
 
-    def is_available(self) -> bool:
-        from studio import engines
-
-        return self.enabled and engines.get(self.engine).available()
-
     def offered_on(self, plan) -> bool:
         if plan is None:
             return False
