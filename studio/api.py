@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -109,6 +110,18 @@ def _get_job_for_user(request: ApiRequest, job_id) -> Job:
     return get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
 
 
+def _submit(request: ApiRequest, accept: Callable[[], Job]):
+    """Accept a job under the request's Idempotency-Key (a repeat gets the original job)."""
+    key = request.headers.get("Idempotency-Key")
+    try:
+        with idempotent(request.user, key, request.body, request.path) as remember:
+            job = accept()
+            remember(job)
+    except Replay as replay:
+        job = replay.job
+    return _respond(request, job)
+
+
 def _respond(request: ApiRequest, job: Job):
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
     if hasattr(job, "credits_remaining"):  # just charged: show the balance after it
@@ -133,21 +146,18 @@ def generate(request: ApiRequest, payload: GenerateIn):
     `Prefer: respond-async` answers 202 at once, with `Location: /api/jobs/{id}`.
     An `Idempotency-Key` header makes retries safe: the same key and body get the same job.
     """
-    key = request.headers.get("Idempotency-Key")
-    try:
-        with idempotent(request.user, key, request.body, request.path) as remember:
-            template = None
-            if payload.prompt is None:
-                template = actions.find_template(payload.template, payload.templateType)
-            params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
-            job = actions.submit_generate(
-                request.user, request.auth, image=payload.image, template=template,
-                params={} if template else params,
-            )  # fmt: skip
-            remember(job)
-    except Replay as replay:
-        job = replay.job
-    return _respond(request, job)
+
+    def accept() -> Job:
+        template = None
+        if payload.prompt is None:
+            template = actions.find_template(payload.template, payload.templateType)
+        params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
+        return actions.submit_generate(
+            request.user, request.auth, image=payload.image, template=template,
+            params={} if template else params,
+        )  # fmt: skip
+
+    return _submit(request, accept)
 
 
 class OcrIn(Schema):
@@ -164,17 +174,13 @@ class OcrIn(Schema):
 def ocr(request: ApiRequest, payload: OcrIn):
     """Read the text in an image. `result.text`, and with `outputFormat: json` also
     `result.lines` (text, confidence, box). Waits like /api/generate; same headers."""
-    key = request.headers.get("Idempotency-Key")
-    try:
-        with idempotent(request.user, key, request.body, request.path) as remember:
-            job = actions.submit_ocr(
-                request.user, request.auth, image=payload.image, language=payload.language,
-                output_format=payload.outputFormat,
-            )  # fmt: skip
-            remember(job)
-    except Replay as replay:
-        job = replay.job
-    return _respond(request, job)
+    return _submit(
+        request,
+        lambda: actions.submit_ocr(
+            request.user, request.auth, image=payload.image, language=payload.language,
+            output_format=payload.outputFormat,
+        ),
+    )  # fmt: skip
 
 
 @router.get(
