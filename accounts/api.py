@@ -5,6 +5,7 @@ from datetime import datetime
 from ninja import Router, Schema
 
 from billing.credits import credit_summary
+from billing.models import plan_of
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import envelope, errors, ok
 
@@ -53,7 +54,6 @@ class ProfileOut(Schema):
 def profile(request: ApiRequest):
     """Who you are: your user, plan, credits left and when they reset, and this key."""
     user, key = request.user, request.auth
-    subscription = getattr(user, "subscription", None)
     return ok(
         {
             "user": {
@@ -62,7 +62,7 @@ def profile(request: ApiRequest):
                 "name": user.name,
                 "joined": user.date_joined,
             },
-            "plan": subscription.plan if subscription else None,
+            "plan": plan_of(user),
             "credits": credit_summary(user),
             "key": key,
         }

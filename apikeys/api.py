@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
@@ -81,12 +80,9 @@ def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
     return get_object_or_404(ApiKey, pk=key_id, user=request.user)
 
 
-def _name_taken(name: str) -> ApiError:
+def _name_taken(taken: KeyNameTaken) -> ApiError:
     return ApiError(
-        400,
-        "VALIDATION_ERROR",
-        "The request is not valid.",
-        {"fields": {"name": f"You already have a key named “{name}”."}},
+        400, "VALIDATION_ERROR", "The request is not valid.", {"fields": {"name": str(taken)}}
     )
 
 
@@ -128,11 +124,11 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
         raise ApiError(
             403,
             "INSUFFICIENT_PERMISSIONS",
-            f"Your plan allows {limit.args[0]} live API keys. Revoke one or upgrade your plan.",
-            {"limit": limit.args[0]},
+            f"{limit} Revoke one or upgrade your plan.",
+            {"limit": limit.limit},
         ) from None
-    except KeyNameTaken:
-        raise _name_taken(payload.name) from None
+    except KeyNameTaken as taken:
+        raise _name_taken(taken) from None
     return Status(201, ok({"key": key, "secret": secret}))
 
 
@@ -148,12 +144,10 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
     if key.status == ApiKey.Status.REVOKED:
         raise ApiError(400, "VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
     if payload.name is not None and payload.name.strip() != key.name:
-        key.name = payload.name.strip()
         try:
-            with transaction.atomic():
-                key.save(update_fields=["name"])
-        except IntegrityError:
-            raise _name_taken(key.name) from None
+            key.rename(payload.name.strip())
+        except KeyNameTaken as taken:
+            raise _name_taken(taken) from None
     if payload.enabled is not None:
         key.set_enabled(payload.enabled)
     return ok(key)

@@ -12,7 +12,7 @@ from ninja.security.base import AuthBase
 
 from apikeys.models import ApiKey, AuthFailure
 from billing import ratelimit
-from billing.models import Plan
+from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import add_server_timing, client_ip
 
@@ -78,7 +78,7 @@ class ApiKeyAuth(AuthBase):
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
         balance = getattr(key.user, "credit_balance", None)
-        plan = key.user.subscription.plan if key.user.subscription else None
+        plan = plan_of(key.user)
         if plan is not None and plan.is_unlimited:
             request.credits_remaining = None  # type: ignore[attr-defined]
         elif balance is not None:

@@ -85,11 +85,14 @@ def hint_for(raw: str) -> str:
 
 
 class KeyLimitReached(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Your plan allows {limit} live API keys.")
+        self.limit = limit
 
 
 class KeyNameTaken(Exception):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__(f"You already have a key named “{name}”.")
 
 
 class AuthFailure(Exception):
@@ -113,10 +116,9 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: ignore[misc]
     def limit_for(self, user) -> int:
         """How many live keys the user's plan allows."""
-        from billing.models import Plan
+        from billing.models import Plan, plan_of
 
-        subscription = getattr(user, "subscription", None)
-        return (subscription.plan if subscription else Plan()).max_api_keys
+        return (plan_of(user) or Plan()).max_api_keys
 
     def mint(
         self,
@@ -270,6 +272,15 @@ class ApiKey(models.Model):
             update_fields=["previous_digest", "previous_valid_until", "digest", "hint", "rolled_at"]
         )
         return secret
+
+    def rename(self, name: str) -> None:
+        """Raises KeyNameTaken if another live key of the owner has this name."""
+        self.name = name
+        try:
+            with transaction.atomic():
+                self.save(update_fields=["name"])
+        except IntegrityError:
+            raise KeyNameTaken(name) from None
 
     def revoke(self) -> None:
         ApiKey.objects.filter(pk=self.pk).exclude(status=self.Status.REVOKED).update(

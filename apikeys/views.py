@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -68,12 +67,10 @@ def key_create(request: AuthedRequest) -> HttpResponse:
             )
         except KeyLimitReached as limit:
             form.add_error(
-                None,
-                f"Your plan allows {limit.args[0]} live API keys. "
-                "Revoke a key you no longer use, or upgrade your plan under Billing.",
+                None, f"{limit} Revoke a key you no longer use, or upgrade your plan under Billing."
             )
-        except KeyNameTaken:
-            form.add_error("name", "You already have a key with this name.")
+        except KeyNameTaken as taken:
+            form.add_error("name", str(taken))
         else:
             response = _dialog(request, "secret", {"key": key, "secret": secret, "created": True})
             return trigger_client_event(response, "keys-changed", {}, after="swap")
@@ -101,12 +98,10 @@ def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = _get_key_for_user(request, key_id)
     form = ApiKeyRenameForm(request.POST or None, initial={"name": key.name})
     if request.method == "POST" and form.is_valid() and key.status != ApiKey.Status.REVOKED:
-        key.name = form.cleaned_data["name"]
         try:
-            with transaction.atomic():
-                key.save(update_fields=["name"])
-        except IntegrityError:
-            form.add_error("name", "You already have a key with this name.")
+            key.rename(form.cleaned_data["name"])
+        except KeyNameTaken as taken:
+            form.add_error("name", str(taken))
         else:
             return _done(request, f"Renamed to “{key.name}”.")
     return _dialog(request, "rename-form", {"key": key, "form": form}, 400 if form.errors else 200)

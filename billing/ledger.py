@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp
+from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
 
 
@@ -51,11 +51,6 @@ def _spend(user_id: int, cost: int) -> int | None:
         cursor.execute(sql, [cost, cost, cost, cost, cost, user_id, cost])
         row = cursor.fetchone()
     return None if row is None else row[0]
-
-
-def _plan(user) -> Plan | None:
-    subscription = getattr(user, "subscription", None)
-    return subscription.plan if subscription else None
 
 
 def balance_of(user) -> CreditBalance:
@@ -111,7 +106,7 @@ def _replace_allowance(user, amount: int, expire_reason: str, start=None, end=No
 
 def reserve(user, cost: int, job) -> Charge:
     """Charge a job when it is accepted. Raises InsufficientCredits; at most once per job."""
-    plan = _plan(user)
+    plan = plan_of(user)
     with transaction.atomic():
         if plan is not None and plan.is_unlimited:
             # Never blocked, but the usage is still on the record.

@@ -71,6 +71,12 @@ class Plan(models.Model):
         return not allowed or template_type in allowed
 
 
+def plan_of(user) -> Plan | None:
+    """The user's current plan, or None before their email is verified."""
+    subscription = getattr(user, "subscription", None)
+    return subscription.plan if subscription else None
+
+
 class Subscription(models.Model):
     """A user's one current plan. `billing_anchor_day` is the day of the month it renews."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from billing.ledger import InsufficientCredits, reserve
-from billing.models import CreditBalance
+from billing.models import CreditBalance, plan_of
 from nanostudio.errors import ApiError
 from studio import engines, storage
 from studio.images import decode_image
@@ -29,11 +29,6 @@ def insufficient_credits(error: InsufficientCredits) -> ApiError:
     )
 
 
-def _plan(user):
-    subscription = getattr(user, "subscription", None)
-    return subscription.plan if subscription else None
-
-
 def find_template(name: str, template_type: str) -> Template:
     template = Template.objects.filter(
         name__iexact=name.strip(), type=template_type.strip()
@@ -51,7 +46,7 @@ def find_template(name: str, template_type: str) -> Template:
 def submit_generate(
     user, api_key, *, image: str | None, template: Template | None, params: dict
 ) -> Job:
-    plan = _plan(user)
+    plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
         raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
     engine_name = template.engine if template else Template.Engine.UPSTREAM
@@ -78,7 +73,7 @@ def submit_generate(
 def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Job:
     from studio.engines import ocr
 
-    plan = _plan(user)
+    plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.OCR):
         raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "ocr"})
     if not ocr.available():

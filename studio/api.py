@@ -17,10 +17,11 @@ from pydantic import Field, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import Scope
+from billing.models import plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import envelope, errors, ok
-from studio import actions, engines, storage
+from studio import actions, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
 from studio.waiting import wait_for
@@ -289,25 +290,26 @@ class TemplateCatalogOut(Schema):
 @router.get("/templates", response={200: envelope(TemplateCatalogOut), **errors()})
 def list_templates(request: ApiRequest):
     """The catalogue, grouped by type, with whether each template is available to you."""
-    subscription = getattr(request.user, "subscription", None)
-    plan = subscription.plan if subscription else None
-    groups: dict[str, list[dict]] = {}
-    ready = {name: engines.get(name).available() for name in engines.ENGINES}
-    for template in Template.objects.enabled().prefetch_related("plans"):
-        reason = None
-        if not template.offered_on(plan):
-            reason = "Your plan does not include this template."
-        elif not ready[template.engine]:
-            reason = "The engine for this template is not configured."
-        groups.setdefault(template.type, []).append(
-            {
-                "name": template.name,
-                "type": template.type,
-                "description": template.description,
-                "credit_cost": template.credit_cost,
-                "engine": template.engine,
-                "available": reason is None,
-                "unavailable_reason": reason,
-            }
-        )
-    return ok({"types": [{"type": name, "templates": items} for name, items in groups.items()]})
+    groups = Template.objects.catalogue(plan_of(request.user))
+    return ok(
+        {
+            "types": [
+                {
+                    "type": name,
+                    "templates": [
+                        {
+                            "name": t.name,
+                            "type": t.type,
+                            "description": t.description,
+                            "credit_cost": t.credit_cost,
+                            "engine": t.engine,
+                            "available": t.unavailable_reason is None,
+                            "unavailable_reason": t.unavailable_reason,
+                        }
+                        for t in templates
+                    ],
+                }
+                for name, templates in groups
+            ]
+        }
+    )

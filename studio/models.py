@@ -11,6 +11,21 @@ class TemplateQuerySet(models.QuerySet["Template"]):
     def enabled(self) -> TemplateQuerySet:
         return self.filter(enabled=True)
 
+    def catalogue(self, plan) -> list[tuple[str, list[Template]]]:
+        """Enabled templates grouped by type, each with `unavailable_reason` (None if usable)."""
+        from studio import engines
+
+        ready = {name: engines.get(name).available() for name in engines.ENGINES}
+        groups: dict[str, list[Template]] = {}
+        for template in self.enabled().prefetch_related("plans"):
+            template.unavailable_reason = None
+            if not template.offered_on(plan):
+                template.unavailable_reason = "Your plan does not include this template."
+            elif not ready[template.engine]:
+                template.unavailable_reason = "The engine for this template is not configured."
+            groups.setdefault(template.type, []).append(template)
+        return list(groups.items())
+
 
 class Template(models.Model):
     """A catalogue entry: what a generate job does. Admin-editable."""

@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from billing.models import plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import AuthedRequest
 from studio import actions, engines, storage
@@ -28,18 +29,8 @@ JOBS_PAGE_SIZE = 25
 
 
 def _gallery(user) -> list[dict]:
-    subscription = getattr(user, "subscription", None)
-    plan = subscription.plan if subscription else None
-    ready = {name: engines.get(name).available() for name in engines.ENGINES}
-    gallery: dict[str, list] = {}
-    for template in Template.objects.enabled().prefetch_related("plans"):
-        template.unavailable = None
-        if not template.offered_on(plan):
-            template.unavailable = "Not on your plan"
-        elif not ready[template.engine]:
-            template.unavailable = "Engine not configured"
-        gallery.setdefault(template.type, []).append(template)
-    return [{"type": name, "templates": items} for name, items in gallery.items()]
+    groups = Template.objects.catalogue(plan_of(user))
+    return [{"type": name, "templates": templates} for name, templates in groups]
 
 
 @login_required
