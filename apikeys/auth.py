@@ -72,6 +72,7 @@ class ApiKeyAuth(AuthBase):
         try:
             key = ApiKey.objects.authenticate(raw)
         except AuthFailure as failure:
+            request.refused_key = failure.key  # type: ignore[attr-defined]
             details = {"expired_at": failure.expired_at.isoformat()} if failure.expired_at else None
             raise _unauthorized(failure.code, details=details) from None
         request.api_key = key  # type: ignore[attr-defined]

@@ -98,10 +98,13 @@ class KeyNameTaken(Exception):
 class AuthFailure(Exception):
     """Why a presented key was refused: `code` is the API error code."""
 
-    def __init__(self, code: str, expired_at: datetime | None = None) -> None:
+    def __init__(
+        self, code: str, expired_at: datetime | None = None, key: ApiKey | None = None
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.expired_at = expired_at
+        self.key = key  # the key row, when the secret matched one (for its owner's usage log)
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
@@ -159,16 +162,18 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
             raise AuthFailure("INVALID_API_KEY")
         presented = digest(raw)
         key = _auth_lookup(presented)
-        if key is None or key.status != ApiKey.Status.ACTIVE:
+        if key is None:
             raise AuthFailure("INVALID_API_KEY")
+        if key.status != ApiKey.Status.ACTIVE:
+            raise AuthFailure("INVALID_API_KEY", key=key)
         now = timezone.now()
         # Not the current secret: the one before a roll, valid until its grace ends.
         if not hmac.compare_digest(key.digest, presented) and (
             key.previous_valid_until is None or key.previous_valid_until <= now
         ):
-            raise AuthFailure("INVALID_API_KEY")
+            raise AuthFailure("INVALID_API_KEY", key=key)
         if key.expires_at is not None and key.expires_at <= now:
-            raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at)
+            raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at, key=key)
         return key
 
 

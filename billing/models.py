@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 DEFAULT_PLAN_SLUG = "free"
 
@@ -235,3 +236,82 @@ class UpgradeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.plan}"
+
+
+class UsageEvent(models.Model):
+    """One /api request made with a key (success or error). Kept USAGE_RETENTION_DAYS.
+
+    Charts never read these: `billing.usage.roll_up` folds them into UsageRollup rows and sets
+    `rolled_up`, in the same transaction, so each event is counted exactly once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    endpoint = models.CharField(
+        max_length=80, help_text='Method and route, "GET /api/jobs/{job_id}".'
+    )
+    method = models.CharField(max_length=7)
+    status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=40, blank=True)
+    credits = models.IntegerField(default=0, help_text="Credits this request cost.")
+    latency_ms = models.FloatField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64)
+    # A plain id, not a foreign key: jobs and events have their own retention.
+    job_id = models.UUIDField(null=True, blank=True)
+    rolled_up = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="usage_event_user_recent"),
+            models.Index(fields=["key", "-created_at"], name="usage_event_key_recent"),
+            # Small: only the events of the last minute or so are waiting to be rolled up.
+            models.Index(
+                fields=["user"], condition=models.Q(rolled_up=False), name="usage_event_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.status}"
+
+    @property
+    def status_class(self) -> str:
+        return f"{self.status // 100}xx"
+
+
+class UsageRollup(models.Model):
+    """Requests and credits per UTC day x user x key x endpoint x status class. Kept forever."""
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    endpoint = models.CharField(max_length=80)
+    status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx, 4 for 4xx, 5 for 5xx.")
+    requests = models.PositiveIntegerField(default=0)
+    credits = models.IntegerField(default=0)
+    latency_ms_total = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            # Serves every chart query too: a user's rows for a range of days.
+            models.UniqueConstraint(
+                fields=["user", "day", "key", "endpoint", "status_class"],
+                name="usage_rollup_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["key"], name="usage_rollup_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.endpoint} {self.status_class}xx: {self.requests}"

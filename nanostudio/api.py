@@ -15,6 +15,7 @@ from nanostudio.errors import ApiError, error_response
 from nanostudio.schemas import ERROR_CODES
 
 logger = logging.getLogger("nanostudio.api")
+_PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 
 _ERROR_TABLE = "\n".join(
     f"| {status} | `{code}` | {meaning} |" for code, (status, meaning) in ERROR_CODES.items()
@@ -72,8 +73,13 @@ def handle_api_error(request: HttpRequest, exc: ApiError) -> JsonResponse:
 def handle_validation_error(request: HttpRequest, exc: NinjaValidationError) -> JsonResponse:
     fields: dict[str, str] = {}
     for error in exc.errors:
-        # ninja locates errors as ("body", "payload", "field", …); keep the part a client sent.
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        # ninja locates errors as ("body", "payload", "field", …) or ("query", "field");
+        # keep the part a client sent.
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in _PARAM_SOURCES:
+            loc = loc[1:]
+        if loc and loc[0] == "payload":
+            loc = loc[1:]
         fields[".".join(loc) or "body"] = error.get("msg", "Invalid value")
     return error_response(
         ApiError(400, "VALIDATION_ERROR", "The request is not valid.", {"fields": fields})
@@ -108,4 +114,5 @@ def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
 
 api.add_router("/user", "accounts.api.router")
 api.add_router("/keys", "apikeys.api.router")
+api.add_router("/usage", "billing.api.router")
 api.add_router("", "studio.api.router")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -47,6 +48,7 @@ class ApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/"):
             return self.get_response(request)
+        started = time.perf_counter()
         refusal = self._refuse(request)
         response = refusal or self.get_response(request)
         if not request.path.startswith(_API_PAGES):
@@ -65,6 +67,9 @@ class ApiMiddleware:
             "application/json"
         ):
             response = self._as_envelope(response)
+        from billing import usage
+
+        usage.record(request, response, started)
         return response
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:

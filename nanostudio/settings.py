@@ -260,6 +260,10 @@ UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
 UPSTREAM_MODEL = env_str("UPSTREAM_MODEL", "gpt-image-1")
 UPSTREAM_TIMEOUT_S = env_int("UPSTREAM_TIMEOUT_S", 60)
 
+# --- Usage metering ------------------------------------------------------------------------
+
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90)  # raw events; daily rollups stay
+
 # --- Celery ----------------------------------------------------------------------------------
 
 if PRODUCTION_MODE:
@@ -298,6 +302,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
     "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 60},
     "purge-old-outputs": {"task": "studio.purge_old_outputs", "schedule": 3600},
+    # Charts read rollups plus the events not yet folded in, so they are exact either way;
+    # folding often keeps that second part to the last half-minute of events.
+    "roll-up-usage": {"task": "billing.roll_up_usage", "schedule": 30},
+    "prune-usage-events": {"task": "billing.prune_usage_events", "schedule": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -108,7 +108,9 @@ def job_out(job: Job) -> dict:
 
 
 def _get_job_for_user(request: ApiRequest, job_id) -> Job:
-    return get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
+    job = get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
+    request.job_id = job.pk  # type: ignore[attr-defined]  # for the usage event
+    return job
 
 
 def _submit(request: ApiRequest, accept: Callable[[], Job]):
@@ -125,10 +127,16 @@ def _submit(request: ApiRequest, accept: Callable[[], Job]):
 
 def _respond(request: ApiRequest, job: Job):
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
-    if hasattr(job, "credits_remaining"):  # just charged: show the balance after it
+    request.job_id = job.pk  # type: ignore[attr-defined]
+    charged = hasattr(job, "credits_remaining")  # a new job, not an idempotent replay
+    if charged:  # show the balance after the charge
         request.credits_remaining = job.credits_remaining  # type: ignore[attr-defined]
     if "respond-async" not in request.headers.get("Prefer", ""):
         job = wait_for(job, settings.JOB_WAIT_S)
+    if charged and job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        # What this request cost, for the usage event; a job that failed while we waited
+        # has been refunded already.
+        request.credits_charged = job.credits  # type: ignore[attr-defined]
     if job.is_final:
         return Status(200, ok(job_out(job)))
     request.location = reverse("api:get_job", args=[job.pk])  # type: ignore[attr-defined]

@@ -219,9 +219,12 @@ def test_an_unexpected_error_is_a_500_envelope_without_a_trace(api, alice_key, m
     assert "Traceback" not in response.content.decode()
 
 
-def test_profile_is_served_by_the_auth_query_alone(api, alice_key, django_assert_num_queries):
+def test_profile_is_served_by_the_auth_query_and_the_usage_event(
+    api, alice_key, django_assert_num_queries
+):
     _, secret = alice_key
     api("get", "/api/user/profile", key=secret)  # first use writes last_used once
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2) as captured:
         response = api("get", "/api/user/profile", key=secret)
+    assert captured.captured_queries[1]["sql"].startswith('INSERT INTO "billing_usageevent"')
     assert response.json()["data"]["credits"]["remaining"] == 50

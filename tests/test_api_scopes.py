@@ -11,6 +11,7 @@ ROUTES = [
     ("get", "/api/user/profile", None),
     ("get", "/api/keys", ("keys:write",)),
     ("post", "/api/keys", ("keys:write",)),
+    ("get", "/api/usage", ("usage:read",)),
 ]
 
 

@@ -1,0 +1,281 @@
+"""Usage metering: one event per /api request made with a key, daily rollups, and the numbers
+the usage page, the dashboard and `GET /api/usage` show.
+
+Events are written in the request (one INSERT, before the response leaves) so none is lost
+once the client has its answer. Every `ROLL_UP_EVERY_S` beat folds the new events into
+UsageRollup rows; the readers add the few events not yet folded in, in the same statement,
+so the charts are exact at every moment while reading only rollups plus the last minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from billing.models import UsageEvent, UsageRollup
+from nanostudio.http import client_ip
+
+logger = logging.getLogger("nanostudio.usage")
+
+ROLL_UP_BATCH = 5000
+PRUNE_BATCH = 10000
+STATUS_CLASSES = (2, 4, 5)
+_ROUTE_PARAM_RE = re.compile(r"<(?:\w+:)?(\w+)>")  # Django's route: <uuidstr:job_id>
+_NINJA_PARAM_RE = re.compile(r"{(?:\w+:)?(\w+)}")  # ninja's path: {uuidstr:job_id}
+
+
+# --- Recording -----------------------------------------------------------------------------
+
+
+def endpoint_of(request: HttpRequest) -> str:
+    """`POST /api/generate`, `GET /api/jobs/{job_id}`: the route, not the concrete path."""
+    match = request.resolver_match
+    path = "/" + _ROUTE_PARAM_RE.sub(r"{\1}", match.route) if match else request.path
+    return f"{request.method} {path}"
+
+
+def record(request: HttpRequest, response: HttpResponse, started: float) -> None:
+    """Store the event for an /api request that presented a key we could attribute.
+
+    A key that was refused (disabled, revoked, expired, an old secret past its grace) is
+    recorded too: its owner should see that something still uses it.
+    """
+    key = getattr(request, "api_key", None) or getattr(request, "refused_key", None)
+    if key is None:
+        return
+    try:
+        UsageEvent.objects.create(
+            user_id=key.user_id,
+            key_id=key.pk,
+            endpoint=endpoint_of(request)[:80],
+            method=request.method or "",
+            status=response.status_code,
+            error_code=getattr(response, "error_code", ""),
+            credits=getattr(request, "credits_charged", 0),
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            ip=client_ip(request),
+            request_id=getattr(request, "request_id", ""),
+            job_id=getattr(request, "job_id", None),
+        )
+    except DatabaseError:
+        # The request itself is done; a database that cannot take the event is logged loudly.
+        logger.exception("usage event not recorded")
+
+
+# --- Rolling up and pruning --------------------------------------------------------------
+
+_ROLLUP_TABLE = UsageRollup._meta.db_table
+# Identifiers come from model metadata; every value is a parameter.
+_UPSERT_SQL = (
+    f"INSERT INTO {_ROLLUP_TABLE} "  # noqa: S608
+    "(user_id, day, key_id, endpoint, status_class, requests, credits, latency_ms_total) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (user_id, day, key_id, endpoint, status_class) DO UPDATE SET "
+    f"requests = {_ROLLUP_TABLE}.requests + excluded.requests, "
+    f"credits = {_ROLLUP_TABLE}.credits + excluded.credits, "
+    f"latency_ms_total = {_ROLLUP_TABLE}.latency_ms_total + excluded.latency_ms_total"
+)
+
+
+def roll_up(batch_size: int = ROLL_UP_BATCH) -> int:
+    """Fold events not yet rolled up into the daily rollups; returns how many were folded.
+
+    Each batch adds to the rollups and marks its events in one transaction, and concurrent
+    runs skip each other's locked events, so every event is counted exactly once.
+    """
+    folded = 0
+    while True:
+        with transaction.atomic():
+            events = list(
+                UsageEvent.objects.filter(rolled_up=False)
+                .select_for_update(skip_locked=True)
+                .order_by("id")
+                .values_list(
+                    "id", "created_at", "user_id", "key_id", "endpoint", "status", "credits",
+                    "latency_ms",
+                )[:batch_size]
+            )  # fmt: skip
+            if not events:
+                return folded
+            totals: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0])
+            for _, created_at, user_id, key_id, endpoint, status, credits, latency in events:
+                day = created_at.astimezone(UTC).date()
+                total = totals[(user_id, day, key_id, endpoint, status // 100)]
+                total[0] += 1
+                total[1] += credits
+                total[2] += latency
+            with connection.cursor() as cursor:
+                # Sorted, so two concurrent runs lock shared rollup rows in the same order.
+                cursor.executemany(
+                    _UPSERT_SQL, [(*group, *total) for group, total in sorted(totals.items())]
+                )
+            UsageEvent.objects.filter(id__in=[event[0] for event in events]).update(rolled_up=True)
+        folded += len(events)
+        if len(events) < batch_size:
+            return folded
+
+
+def prune_events(now: datetime | None = None) -> int:
+    """Delete events past USAGE_RETENTION_DAYS (the rollups stay); returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.USAGE_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        # The oldest events have the lowest ids, so this walks the primary key from the start.
+        ids = list(
+            UsageEvent.objects.filter(created_at__lt=cutoff, rolled_up=True)
+            .order_by("id")
+            .values_list("id", flat=True)[:PRUNE_BATCH]
+        )
+        if not ids:
+            return deleted
+        deleted += UsageEvent.objects.filter(id__in=ids).delete()[0]
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, dt_time.min, tzinfo=UTC)
+
+
+def today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+@dataclass
+class Counts:
+    requests: int = 0
+    errors: int = 0
+    credits: int = 0
+    latency_ms_total: float = 0.0
+    by_class: dict[int, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+
+    def add(self, status_class: int, requests: int, credits: int, latency: float) -> None:
+        self.requests += requests
+        self.credits += credits
+        self.latency_ms_total += latency
+        if status_class >= 4:
+            self.errors += requests
+        self.by_class[status_class] = self.by_class.get(status_class, 0) + requests
+
+    @property
+    def average_latency_ms(self) -> float | None:
+        return self.latency_ms_total / self.requests if self.requests else None
+
+
+def daily(
+    user_id: int,
+    first: date,
+    last: date,
+    *,
+    by: str = "key_id",
+    key_id: int | None = None,
+    endpoint: str | None = None,
+) -> list[tuple[date, object, int, int, int, float]]:
+    """Rows of (day, group, status class, requests, credits, latency total) for the user's
+    UTC days `first`..`last`, grouped by `by` ("key_id" or "endpoint"), optionally filtered.
+
+    One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
+    one snapshot, so an event being folded in right now is counted exactly once).
+    """
+    rollups = UsageRollup.objects.filter(user_id=user_id, day__gte=first, day__lte=last)
+    pending = UsageEvent.objects.filter(
+        user_id=user_id,
+        rolled_up=False,
+        created_at__gte=day_start(first),
+        created_at__lt=day_start(last + timedelta(days=1)),
+    )
+    if key_id is not None:
+        rollups, pending = rollups.filter(key_id=key_id), pending.filter(key_id=key_id)
+    if endpoint:
+        rollups, pending = rollups.filter(endpoint=endpoint), pending.filter(endpoint=endpoint)
+    rollups = (
+        rollups.values("day", group_by=F(by), sc=F("status_class"))
+        .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
+        .values_list("day", "group_by", "sc", "n", "c", "l")
+        .order_by()
+    )
+    pending = (
+        pending.values(d=TruncDate("created_at", tzinfo=UTC), group_by=F(by), sc=F("status") / 100)
+        .annotate(n=Count("id"), c=Sum("credits"), l=Sum("latency_ms"))
+        .values_list("d", "group_by", "sc", "n", "c", "l")
+        .order_by()
+    )
+    merged: dict[tuple, list] = {}
+    for day, group, status_class, requests, credits, latency in rollups.union(pending, all=True):
+        if isinstance(day, str):  # SQLite returns the truncated date of a UNION as text
+            day = date.fromisoformat(day)
+        row = merged.setdefault((day, group, int(status_class)), [0, 0, 0.0])
+        row[0] += requests
+        row[1] += credits or 0
+        row[2] += latency or 0.0
+    return [(*group, *totals) for group, totals in sorted(merged.items(), key=_sort_key)]
+
+
+def _sort_key(item: tuple) -> tuple:
+    (day, group, status_class), _ = item
+    return (day, str(group), status_class)
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def per_day(rows: Iterable[tuple], first: date, last: date) -> dict[date, Counts]:
+    """Counts for every day of the range (empty days included), from `daily` rows."""
+    days = {day: Counts() for day in days_between(first, last)}
+    for day, _, status_class, requests, credits, latency in rows:
+        days[day].add(status_class, requests, credits, latency)
+    return days
+
+
+def total(rows: Iterable[tuple]) -> Counts:
+    counts = Counts()
+    for _, _, status_class, requests, credits, latency in rows:
+        counts.add(status_class, requests, credits, latency)
+    return counts
+
+
+def per_group(rows: Iterable[tuple]) -> dict[object, Counts]:
+    groups: dict[object, Counts] = defaultdict(Counts)
+    for _, group, status_class, requests, credits, latency in rows:
+        groups[group].add(status_class, requests, credits, latency)
+    return groups
+
+
+def recent_events(user_id: int, *, key_id: int | None = None, endpoint: str | None = None,
+                  since: datetime | None = None, limit: int = 100):  # fmt: skip
+    events = UsageEvent.objects.filter(user_id=user_id)
+    if key_id is not None:
+        events = events.filter(key_id=key_id)
+    if endpoint:
+        events = events.filter(endpoint=endpoint)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    return events.order_by("-created_at", "-id")[:limit]
+
+
+def api_endpoints() -> list[str]:
+    """Every key-authenticated route of the API, as events name them."""
+    from nanostudio.api import api
+
+    endpoints = set()
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            route = _NINJA_PARAM_RE.sub(r"{\1}", f"/api{prefix}{path}".replace("//", "/"))
+            for operation in path_view.operations:
+                endpoints.update(f"{method} {route}" for method in operation.methods)
+    return sorted(endpoints, key=lambda name: (name.split(" ")[1], name))

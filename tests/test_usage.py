@@ -1,0 +1,247 @@
+"""Usage metering: one event per keyed /api request, rollups that agree, GET /api/usage."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from billing import usage
+from billing.models import Plan, UsageEvent, UsageRollup
+from conftest import sample_b64
+
+UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
+
+
+def _mixed_calls(api, secret: str, read_only: str) -> list[tuple[str, int, str]]:
+    """Requests with mixed outcomes; returns (endpoint, status, code) as a client saw them."""
+    calls = [
+        ("get", "/api/user/profile", secret, None),
+        ("get", "/api/user/profile", secret, None),
+        ("get", "/api/templates", secret, None),
+        ("get", UNKNOWN_JOB, secret, None),
+        ("post", "/api/ocr", secret, {"image": "not base64!"}),
+        ("post", "/api/generate", read_only, {"image": sample_b64(), "template": "Grayscale"}),
+        ("get", "/api/jobs", read_only, None),
+    ]
+    seen = []
+    for method, path, key, body in calls:
+        response = api(method, path, key=key, json=body)
+        code = response.json()["error"]["code"] if response.status_code >= 400 else ""
+        seen.append((response.status_code, code))
+    return seen
+
+
+def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice, mint):
+    key, secret = mint(alice, name="server")
+    reader, read_only = mint(alice, name="reader", scopes=["jobs:read", "usage:read"])
+    seen = _mixed_calls(api, secret, read_only)
+    # No key, or a key that is not one: nothing to attribute, so no event.
+    api("get", "/api/user/profile")
+    api("get", "/api/user/profile", key="nh_" + "x" * 38)
+
+    events = list(UsageEvent.objects.filter(user=alice).order_by("id"))
+    assert [(e.status, e.error_code) for e in events] == seen
+    assert [e.endpoint for e in events] == [
+        "GET /api/user/profile", "GET /api/user/profile", "GET /api/templates",
+        "GET /api/jobs/{job_id}", "POST /api/ocr", "POST /api/generate", "GET /api/jobs",
+    ]  # fmt: skip
+    assert [e.key_id for e in events] == [key.pk] * 5 + [reader.pk] * 2
+    assert seen == [(200, ""), (200, ""), (200, ""), (404, "NOT_FOUND"),
+                    (400, "INVALID_IMAGE"), (403, "INSUFFICIENT_PERMISSIONS"), (200, "")]  # fmt: skip
+    assert all(e.request_id.startswith("req_") and e.ip == "127.0.0.1" for e in events)
+    assert all(e.latency_ms > 0 and e.credits == 0 for e in events)
+    assert UsageEvent.objects.count() == 7
+
+    today = usage.today()
+    before = usage.daily(alice.pk, today, today)  # straight from the events: none rolled up
+    assert usage.roll_up() == 7
+    assert usage.roll_up() == 0
+    after = usage.daily(alice.pk, today, today)
+    assert [row[:5] for row in after] == [row[:5] for row in before]
+    assert not UsageEvent.objects.filter(rolled_up=False).exists()
+
+    rollups = UsageRollup.objects.filter(user=alice)
+    assert sum(r.requests for r in rollups) == 7
+    by_class = {(r.key_id, r.endpoint, r.status_class): r.requests for r in rollups}
+    assert by_class == {
+        (key.pk, "GET /api/user/profile", 2): 2,
+        (key.pk, "GET /api/templates", 2): 1,
+        (key.pk, "GET /api/jobs/{job_id}", 4): 1,
+        (key.pk, "POST /api/ocr", 4): 1,
+        (reader.pk, "POST /api/generate", 4): 1,
+        (reader.pk, "GET /api/jobs", 2): 1,
+    }
+    # What a chart shows for today equals the hand count above.
+    day = usage.per_day(after, today, today)[today]
+    assert (day.requests, day.errors, day.by_class) == (7, 3, {2: 4, 4: 3, 5: 0})
+    per_key = usage.per_group(after)
+    assert (per_key[key.pk].requests, per_key[key.pk].errors) == (5, 2)
+    assert (per_key[reader.pk].requests, per_key[reader.pk].errors) == (2, 1)
+
+
+def test_a_rolled_up_and_a_pending_event_are_both_counted_once(api, alice_key):
+    _, secret = alice_key
+    api("get", "/api/user/profile", key=secret)
+    usage.roll_up()
+    api("get", "/api/user/profile", key=secret)  # not rolled up yet
+    today = usage.today()
+    (row,) = usage.daily(alice_key[0].user_id, today, today)
+    assert row[1:4] == (alice_key[0].pk, 2, 2)
+
+
+def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
+    _, secret = alice_key
+    response = api(
+        "post", "/api/generate", key=secret,
+        json={"image": sample_b64(), "template": "Grayscale", "templateType": "filters"}, headers={"Prefer": "respond-async"},
+    )  # fmt: skip
+    assert response.status_code == 202
+    event = UsageEvent.objects.get()
+    assert (event.status, event.credits, str(event.job_id)) == (
+        202,
+        1,
+        response.json()["data"]["id"],
+    )
+    # Reading the job is attributed to it too, and costs nothing.
+    api("get", f"/api/jobs/{event.job_id}", key=secret)
+    latest = UsageEvent.objects.latest("id")
+    assert (latest.job_id, latest.credits) == (event.job_id, 0)
+
+
+def test_a_refused_key_is_recorded_for_its_owner(api, alice, mint):
+    key, secret = mint(alice, name="old")
+    key.revoke()
+    response = api("get", "/api/user/profile", key=secret)
+    assert response.status_code == 401
+    event = UsageEvent.objects.get()
+    assert (event.key_id, event.status, event.error_code) == (key.pk, 401, "INVALID_API_KEY")
+
+
+def test_rate_limited_requests_are_counted_as_4xx(api, alice_key):
+    Plan.objects.filter(slug="free").update(rate_per_minute=60, burst=2)
+    _, secret = alice_key
+    statuses = [api("get", "/api/user/profile", key=secret).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    codes = list(UsageEvent.objects.order_by("id").values_list("status", "error_code"))
+    assert codes == [(200, ""), (200, ""), (429, "RATE_LIMIT_EXCEEDED")]
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected_day"),
+    [
+        (datetime(2026, 3, 9, 23, 59, 30, tzinfo=UTC), date(2026, 3, 9)),
+        (datetime(2026, 3, 10, 0, 1, tzinfo=UTC), date(2026, 3, 10)),
+    ],
+)
+def test_requests_land_on_their_utc_day(api, alice_key, moment, expected_day):
+    _, secret = alice_key
+    with time_machine.travel(moment, tick=False):
+        assert api("get", "/api/user/profile", key=secret).status_code == 200
+        pending = usage.daily(alice_key[0].user_id, expected_day, expected_day)
+    assert [row[0] for row in pending] == [expected_day]
+    usage.roll_up()
+    assert list(UsageRollup.objects.values_list("day", flat=True)) == [expected_day]
+
+
+def test_requests_either_side_of_midnight_are_on_two_days(api, alice_key):
+    _, secret = alice_key
+    for moment in (
+        datetime(2026, 3, 9, 23, 59, tzinfo=UTC),
+        datetime(2026, 3, 10, 0, 1, tzinfo=UTC),
+    ):
+        with time_machine.travel(moment, tick=False):
+            api("get", "/api/user/profile", key=secret)
+    with time_machine.travel(datetime(2026, 3, 10, 12, tzinfo=UTC)):
+        response = api("get", "/api/usage?from=2026-03-09&to=2026-03-10", key=secret)
+    days = {d["date"]: d["requests"] for d in response.json()["data"]["days"]}
+    assert days == {"2026-03-09": 1, "2026-03-10": 1}
+
+
+def test_old_events_are_pruned_and_rollups_kept(api, alice_key, settings):
+    _, secret = alice_key
+    with time_machine.travel(timezone.now() - timedelta(days=91)):
+        api("get", "/api/user/profile", key=secret)
+    api("get", "/api/user/profile", key=secret)
+    usage.roll_up()
+    assert usage.prune_events() == 1
+    assert UsageEvent.objects.count() == 1
+    assert sum(UsageRollup.objects.values_list("requests", flat=True)) == 2
+
+
+def test_unrolled_events_are_never_pruned(api, alice_key):
+    _, secret = alice_key
+    with time_machine.travel(timezone.now() - timedelta(days=91)):
+        api("get", "/api/user/profile", key=secret)
+    assert usage.prune_events() == 0  # not counted yet: it stays until the rollup has it
+    usage.roll_up()
+    assert usage.prune_events() == 1
+
+
+# --- GET /api/usage ----------------------------------------------------------------------
+
+
+def test_api_usage_by_key_and_by_endpoint(api, alice, mint):
+    key, secret = mint(alice, name="server")
+    _, other_secret = mint(alice, name="laptop")
+    for _ in range(3):
+        api("get", "/api/user/profile", key=secret)
+    api("get", UNKNOWN_JOB, key=other_secret)
+    usage.roll_up()
+    api("get", "/api/templates", key=other_secret)  # pending, still counted
+
+    response = api("get", "/api/usage?group_by=key", key=secret)
+    assert response.status_code == 200
+    data = response.json()["data"]
+    today = usage.today()
+    assert (data["from"], data["to"]) == (str(today - timedelta(days=29)), str(today))
+    assert data["granularity"] == "day" and data["group_by"] == "key"
+    assert len(data["days"]) == 30
+    assert data["days"][-1] == {
+        "date": str(today), "requests": 5, "errors": 1, "credits": 0,
+        "status": {"2xx": 4, "4xx": 1, "5xx": 0},
+    }  # fmt: skip
+    assert data["totals"] == {"requests": 5, "errors": 1, "credits": 0}
+    assert [(g["key"]["name"], g["requests"], g["errors"]) for g in data["groups"]] == [
+        ("server", 3, 0), ("laptop", 2, 1),
+    ]  # fmt: skip
+    assert data["groups"][0]["key"] == {"id": key.pk, "name": "server", "hint": key.hint}
+    assert [d["date"] for d in data["groups"][0]["days"]] == [str(today)]
+
+    by_endpoint = api("get", "/api/usage?group_by=endpoint", key=secret).json()["data"]
+    # The earlier /api/usage call is counted too, once it has answered.
+    assert {g["endpoint"]: g["requests"] for g in by_endpoint["groups"]} == {
+        "GET /api/user/profile": 3, "GET /api/jobs/{job_id}": 1, "GET /api/templates": 1,
+        "GET /api/usage": 1,
+    }  # fmt: skip
+    assert all(g["key"] is None for g in by_endpoint["groups"])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=2026-03-10&to=2026-03-01", "from"),
+        ("from=2024-01-01&to=2026-01-01", "from"),
+        ("from=yesterday", "from"),
+        ("granularity=hour", "granularity"),
+        ("group_by=plan", "group_by"),
+    ],
+)
+def test_api_usage_rejects_bad_parameters(api, alice_key, query, field):
+    response = api("get", f"/api/usage?{query}", key=alice_key[1])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert list(error["details"]["fields"]) == [field]
+
+
+def test_api_usage_never_shows_another_users_usage(api, alice_key, bob, mint):
+    _, bob_secret = mint(bob, name="bob key")
+    for _ in range(4):
+        api("get", "/api/user/profile", key=bob_secret)
+    usage.roll_up()
+    data = api("get", "/api/usage", key=alice_key[1]).json()["data"]
+    assert data["totals"] == {"requests": 0, "errors": 0, "credits": 0}
+    assert data["groups"] == []
