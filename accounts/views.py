@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.mail import read_mailbox
-from billing.views import billing_context
+from billing.views import billing_context, usage_sparkline
 from nanostudio.http import AuthedRequest
 
 
@@ -20,7 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: AuthedRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html", billing_context(request.user))
+    context = {**billing_context(request.user), "sparkline": usage_sparkline(request.user)}
+    return render(request, "accounts/dashboard.html", context)
 
 
 @login_required

@@ -54,6 +54,10 @@ def record(request: HttpRequest, response: HttpResponse, started: float) -> None
     recorded too: its owner should see that something still uses it.
     """
     key = getattr(request, "api_key", None) or getattr(request, "refused_key", None)
+    if key is None and response.status_code in (404, 405):
+        # No route ran the key check (a mistyped path or method): check it here, so a
+        # developer sees those calls in their log too.
+        key = _presented_key(request)
     if key is None:
         return
     try:
@@ -73,6 +77,21 @@ def record(request: HttpRequest, response: HttpResponse, started: float) -> None
     except DatabaseError:
         # The request itself is done; a database that cannot take the event is logged loudly.
         logger.exception("usage event not recorded")
+
+
+def _presented_key(request: HttpRequest):
+    from apikeys.auth import credentials_from
+    from apikeys.models import ApiKey, AuthFailure
+    from nanostudio.errors import ApiError
+
+    if "Authorization" not in request.headers:
+        return None
+    try:
+        return ApiKey.objects.authenticate(credentials_from(request))
+    except AuthFailure as failure:
+        return failure.key
+    except ApiError:
+        return None
 
 
 # --- Rolling up and pruning --------------------------------------------------------------
@@ -181,12 +200,13 @@ def daily(
     first: date,
     last: date,
     *,
-    by: str = "key_id",
+    by: str | tuple[str, ...] = "key_id",
     key_id: int | None = None,
     endpoint: str | None = None,
 ) -> list[tuple[date, object, int, int, int, float]]:
     """Rows of (day, group, status class, requests, credits, latency total) for the user's
-    UTC days `first`..`last`, grouped by `by` ("key_id" or "endpoint"), optionally filtered.
+    UTC days `first`..`last`, grouped by `by` ("key_id", "endpoint", or both as a tuple, when
+    the group is a tuple too), optionally filtered.
 
     One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
     one snapshot, so an event being folded in right now is counted exactly once).
@@ -202,23 +222,26 @@ def daily(
         rollups, pending = rollups.filter(key_id=key_id), pending.filter(key_id=key_id)
     if endpoint:
         rollups, pending = rollups.filter(endpoint=endpoint), pending.filter(endpoint=endpoint)
+    fields = (by,) if isinstance(by, str) else by
+    groups = {f"g{index}": F(name) for index, name in enumerate(fields)}
     rollups = (
-        rollups.values("day", group_by=F(by), sc=F("status_class"))
+        rollups.values("day", sc=F("status_class"), **groups)
         .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
-        .values_list("day", "group_by", "sc", "n", "c", "l")
+        .values_list("day", "sc", "n", "c", "l", *groups)
         .order_by()
     )
     pending = (
-        pending.values(d=TruncDate("created_at", tzinfo=UTC), group_by=F(by), sc=F("status") / 100)
+        pending.values(d=TruncDate("created_at", tzinfo=UTC), sc=F("status") / 100, **groups)
         .annotate(n=Count("id"), c=Sum("credits"), l=Sum("latency_ms"))
-        .values_list("d", "group_by", "sc", "n", "c", "l")
+        .values_list("d", "sc", "n", "c", "l", *groups)
         .order_by()
     )
     merged: dict[tuple, list] = {}
-    for day, group, status_class, requests, credits, latency in rollups.union(pending, all=True):
+    for day, status_class, requests, credits, latency, *group in rollups.union(pending, all=True):
         if isinstance(day, str):  # SQLite returns the truncated date of a UNION as text
             day = date.fromisoformat(day)
-        row = merged.setdefault((day, group, int(status_class)), [0, 0, 0.0])
+        key = (day, group[0] if len(group) == 1 else tuple(group), int(status_class))
+        row = merged.setdefault(key, [0, 0, 0.0])
         row[0] += requests
         row[1] += credits or 0
         row[2] += latency or 0.0

@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import csv
+import io
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -8,11 +15,15 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from billing.credits import credit_summary
+from apikeys.models import ApiKey
+from billing import charts, usage
+from billing.credits import credit_summary, credits_left_by_day, run_out_forecast
 from billing.models import LedgerEntry, Plan, UpgradeRequest
 from nanostudio.http import AuthedRequest
 
 LEDGER_PAGE_SIZE = 25
+RANGES_DAYS = (7, 30, 90)
+DEFAULT_RANGE_DAYS = 30
 
 
 def billing_context(user) -> dict:
@@ -59,6 +70,162 @@ def request_upgrade(request: AuthedRequest) -> HttpResponse:
     return redirect("billing:billing")
 
 
+class UsageFilters(forms.Form):
+    days = forms.TypedChoiceField(
+        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int,
+        label="Range",
+    )  # fmt: skip
+    key = forms.ModelChoiceField(
+        queryset=ApiKey.objects.none(), required=False, empty_label="All keys", label="Key"
+    )
+    endpoint = forms.ChoiceField(required=False, label="Endpoint")
+
+    def __init__(self, user, data) -> None:
+        if not data.get("days"):
+            data = data.copy()
+            data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
+        super().__init__(data, label_suffix="")
+        self.fields["key"].queryset = ApiKey.objects.filter(user=user)
+        self.fields["endpoint"].choices = [("", "All endpoints")] + [
+            (name, name) for name in usage.api_endpoints()
+        ]
+
+
+def _usage_rows(user, filters: dict, by="key_id"):
+    last = usage.today()
+    first = last - timedelta(days=filters["days"] - 1)
+    key = filters["key"]
+    rows = usage.daily(user.pk, first, last, by=by, key_id=key.pk if key else None,
+                       endpoint=filters["endpoint"] or None)  # fmt: skip
+    return first, last, rows
+
+
+def _report(user, filters: dict) -> dict:
+    first, last, rows = _usage_rows(user, filters)
+    days = usage.per_day(rows, first, last)
+    dates = list(days)
+    requests_chart = charts.bar_chart(
+        dates,
+        [charts.Series(f"{sc}xx", f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
+         for sc in usage.STATUS_CLASSES],
+        [f"{d:%a %b %-d}: {c.requests:,} requests ({c.by_class[2]:,} 2xx, {c.by_class[4]:,} 4xx, "
+         f"{c.by_class[5]:,} 5xx)" for d, c in days.items()],
+    )  # fmt: skip
+    left = credits_left_by_day(user, dates)
+    credits_chart = charts.bar_chart(
+        dates,
+        [charts.Series("Credits used", "series-credits", [days[d].credits for d in dates])],
+        [f"{d:%a %b %-d}: {c.credits:,} credits used"
+         + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
+         for i, (d, c) in enumerate(days.items())],
+        line=left if any(v is not None for v in left) else None,
+        line_name="Credits left",
+    )  # fmt: skip
+    total = usage.total(rows)
+    requests_chart["summary"] = (
+        f"Requests per day from {first:%b %-d} to {last:%b %-d}, by status class: "
+        f"{total.requests:,} requests, {total.errors:,} errors. The table below has each day."
+    )
+    credits_chart["summary"] = (
+        f"Credits used per day from {first:%b %-d} to {last:%b %-d}: {total.credits:,} in all"
+        + (
+            ", with the credits left this billing period as a line."
+            if credits_chart["line"]
+            else "."
+        )
+    )
+    keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
+    per_key = usage.per_group(rows)
+    key_rows = [
+        {"key": keys[pk], "counts": counts}
+        for pk, counts in sorted(per_key.items(), key=lambda item: -item[1].requests)
+        if pk in keys
+    ]
+    key = filters["key"]
+    if key is None:
+        # Live keys without requests in the range are listed too: every key accounted for.
+        key_rows += [
+            {"key": k, "counts": usage.Counts()}
+            for k in keys.values()
+            if k.pk not in per_key and k.display_status == "active"
+        ]
+    recent = list(
+        usage.recent_events(
+            user.pk, key_id=key.pk if key else None, endpoint=filters["endpoint"] or None
+        )  # fmt: skip
+    )
+    for event in recent:
+        event.key_obj = keys.get(event.key_id)
+    today_left = left[-1] if left else None
+    return {
+        "first": first, "last": last, "total": total, "days": days,
+        "retention_days": settings.USAGE_RETENTION_DAYS,
+        "day_rows": [(d, days[d], left[i]) for i, d in enumerate(dates)],
+        "requests_chart": requests_chart, "credits_chart": credits_chart,
+        "key_rows": key_rows, "recent": recent,
+        "forecast": run_out_forecast(user, today_left),
+    }  # fmt: skip
+
+
+def usage_sparkline(user) -> dict:
+    """The dashboard's small chart: requests per day over the last 30 days."""
+    last = usage.today()
+    first = last - timedelta(days=29)
+    days = usage.per_day(usage.daily(user.pk, first, last), first, last)
+    chart = charts.bar_chart(
+        list(days),
+        [charts.Series(f"{sc}xx", f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
+         for sc in usage.STATUS_CLASSES],
+        [f"{d:%b %-d}: {c.requests:,} requests, {c.errors:,} errors" for d, c in days.items()],
+        width=320, height=72, axes=False,
+    )  # fmt: skip
+    chart["total"] = sum(c.requests for c in days.values())
+    chart["errors"] = sum(c.errors for c in days.values())
+    chart["summary"] = (
+        f"Requests per day over the last 30 days: {chart['total']:,} requests, "
+        f"{chart['errors']:,} errors."
+    )
+    return chart
+
+
 @login_required
-def usage(request: AuthedRequest) -> HttpResponse:
-    return render(request, "coming_soon.html", {"title": "Usage", "section": "usage"})
+def usage_page(request: AuthedRequest) -> HttpResponse:
+    form = UsageFilters(request.user, request.GET)
+    context = {"form": form, **billing_context(request.user)}
+    status = 200
+    if form.is_valid():
+        context.update(_report(request.user, form.cleaned_data))
+        query = {k: v for k, v in request.GET.items() if k in form.fields and v}
+        context["export_query"] = urlencode(query)
+    else:
+        status = 400
+    template = "billing/usage.html#report" if request.htmx else "billing/usage.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+def usage_export(request: AuthedRequest) -> HttpResponse:
+    """The selected range as CSV: one row per day, key, endpoint and status class."""
+    form = UsageFilters(request.user, request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid filters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            status=400, content_type="text/plain",
+        )  # fmt: skip
+    first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
+    keys = {key.pk: key for key in ApiKey.objects.filter(user=request.user)}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["date", "key_id", "key_name", "key_hint", "endpoint", "status_class",
+                     "requests", "credits", "avg_latency_ms"])  # fmt: skip
+    for day, (key_id, endpoint), status_class, requests, credits, latency in rows:
+        key = keys.get(key_id)
+        writer.writerow([
+            day.isoformat(), key_id, key.name if key else "", key.hint if key else "", endpoint,
+            f"{status_class}xx", requests, credits, f"{latency / requests:.1f}",
+        ])  # fmt: skip
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="nano-studio-usage-{first}-to-{last}.csv"'
+    )
+    return response

@@ -120,6 +120,18 @@ def test_a_refused_key_is_recorded_for_its_owner(api, alice, mint):
     assert (event.key_id, event.status, event.error_code) == (key.pk, 401, "INVALID_API_KEY")
 
 
+def test_a_mistyped_path_or_method_is_recorded_too(api, alice_key):
+    key, secret = alice_key
+    assert api("get", "/api/jobs/not-a-uuid", key=secret).status_code == 404
+    assert api("delete", "/api/user/profile", key=secret).status_code == 405
+    assert api("get", "/api/nothing-here").status_code == 404  # no key: nothing to attribute
+    events = UsageEvent.objects.order_by("id").values_list("endpoint", "status", "error_code")
+    assert list(events) == [
+        ("GET /api/jobs/not-a-uuid", 404, "NOT_FOUND"),
+        ("DELETE /api/user/profile", 405, "METHOD_NOT_ALLOWED"),
+    ]
+
+
 def test_rate_limited_requests_are_counted_as_4xx(api, alice_key):
     Plan.objects.filter(slug="free").update(rate_per_minute=60, burst=2)
     _, secret = alice_key

@@ -71,3 +71,34 @@ for (const zone of document.querySelectorAll(".dropzone")) {
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
 }
+
+// Chart tooltips: the SVG's <title> per day works everywhere; with JS, a styled tip that
+// appears at once follows the pointer instead (the <title> is set aside so both don't show).
+let chartTip = null;
+document.addEventListener("pointerover", (event) => {
+  const column = event.target.closest && event.target.closest(".chart-col");
+  const figure = column && column.closest(".chart");
+  if (!column || !figure) return;
+  const title = column.querySelector("title");
+  if (title) title.remove();
+  if (!chartTip) {
+    chartTip = document.createElement("div");
+    chartTip.className = "chart-tip";
+    chartTip.setAttribute("aria-hidden", "true");
+  }
+  figure.appendChild(chartTip);
+  chartTip.textContent = column.dataset.tip;
+  const box = column.getBoundingClientRect();
+  const frame = figure.getBoundingClientRect();
+  const left = Math.min(Math.max(box.left + box.width / 2 - frame.left, 90), frame.width - 90);
+  chartTip.style.left = `${left}px`;
+  chartTip.hidden = false;
+  figure.querySelectorAll(".chart-col.is-active").forEach((c) => c.classList.remove("is-active"));
+  column.classList.add("is-active");
+});
+document.addEventListener("pointerout", (event) => {
+  const figure = event.target.closest && event.target.closest(".chart");
+  if (!figure || !chartTip || figure.contains(event.relatedTarget)) return;
+  chartTip.hidden = true;
+  figure.querySelectorAll(".chart-col.is-active").forEach((c) => c.classList.remove("is-active"));
+});

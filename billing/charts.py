@@ -1,0 +1,100 @@
+"""Geometry for the usage charts: the server lays out SVG bars and lines, so a chart costs no
+script, works without JavaScript and is drawn with the page (`templates/billing/_chart.html`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+WIDTH, HEIGHT = 720, 220
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 44, 12, 26
+TICKS = 4
+
+
+@dataclass
+class Series:
+    name: str
+    css_class: str  # the fill colour, from app.css (.series-2xx, …)
+    values: list[int]
+
+
+@dataclass
+class Column:
+    x: float
+    width: float
+    tip: str
+    segments: list[dict] = field(default_factory=list)
+
+
+def nice_ceiling(value: float) -> int:
+    """The smallest 1, 2 or 5 × 10^n at or above `value` (at least TICKS), for round ticks."""
+    if value <= TICKS:
+        return TICKS
+    magnitude = 10 ** math.floor(math.log10(value / TICKS))
+    for step in (1, 2, 5, 10):
+        if step * magnitude * TICKS >= value:
+            return int(step * magnitude * TICKS)
+    return int(10 * magnitude * TICKS)  # pragma: no cover (the loop always returns)
+
+
+def bar_chart(
+    days: list[date],
+    series: list[Series],
+    tips: list[str],
+    *,
+    line: list[int | None] | None = None,
+    line_name: str = "",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    axes: bool = True,
+) -> dict:
+    """Stacked bars per day, with an optional line on its own right-hand scale."""
+    left, right = (MARGIN_LEFT, MARGIN_RIGHT if line else 12) if axes else (0, 0)
+    top, bottom = (MARGIN_TOP, MARGIN_BOTTOM) if axes else (2, 0)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(s.values[i] for s in series) for i in range(len(days))]
+    y_max = nice_ceiling(max(totals, default=0))
+    step = plot_w / max(len(days), 1)
+    gap = min(step * 0.2, 6)
+    columns = []
+    for index, day in enumerate(days):
+        column = Column(x=round(left + index * step, 2), width=round(step, 2), tip=tips[index])
+        base = top + plot_h
+        for s in series:
+            value = s.values[index]
+            if value:
+                h = plot_h * value / y_max
+                base -= h
+                column.segments.append({
+                    "x": round(column.x + gap / 2, 2), "y": round(base, 2),
+                    "width": round(step - gap, 2), "height": round(h, 2), "class": s.css_class,
+                })  # fmt: skip
+        columns.append(column)
+    chart = {
+        "width": width, "height": height, "plot_left": left, "plot_right": width - right,
+        "plot_top": top, "plot_bottom": top + plot_h, "plot_height": plot_h, "columns": columns, "series": series,
+        "y_ticks": [
+            {"y": round(top + plot_h * (1 - i / TICKS), 2), "label": f"{y_max * i // TICKS:,}"}
+            for i in range(TICKS + 1)
+        ],
+        # About six date labels, whatever the range.
+        "x_labels": [
+            {"x": round(left + (i + 0.5) * step, 2), "label": day.strftime("%b %-d")}
+            for i, day in enumerate(days) if i % max(1, math.ceil(len(days) / 6)) == 0
+        ],
+        "line": None, "line_name": line_name,
+    }  # fmt: skip
+    if line is not None:
+        line_max = nice_ceiling(max((v for v in line if v is not None), default=0))
+        points = [
+            f"{left + (i + 0.5) * step:.2f},{top + plot_h * (1 - v / line_max):.2f}"
+            for i, v in enumerate(line) if v is not None
+        ]  # fmt: skip
+        chart["line"] = " ".join(points)
+        chart["line_points"] = [point.split(",") for point in points]
+        chart["line_ticks"] = [
+            {"y": tick["y"], "label": f"{line_max * i // TICKS:,}"}
+            for i, tick in enumerate(chart["y_ticks"])
+        ]
+    return chart

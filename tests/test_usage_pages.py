@@ -1,0 +1,107 @@
+"""The usage page, its CSV export and the dashboard chart: exact numbers, owner only."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from billing import usage
+from billing.models import UsageEvent
+
+UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
+
+
+def _calls(api, alice, mint):
+    server, server_secret = mint(alice, name="server")
+    laptop, laptop_secret = mint(alice, name="laptop")
+    for _ in range(3):
+        api("get", "/api/user/profile", key=server_secret)
+    api("get", UNKNOWN_JOB, key=laptop_secret)
+    usage.roll_up()
+    api("get", "/api/templates", key=laptop_secret)  # not rolled up: still shown
+    return server, laptop
+
+
+def test_the_usage_page_shows_counts_charts_keys_and_log(api, alice, alice_client, mint):
+    server, laptop = _calls(api, alice, mint)
+    response = alice_client.get("/usage/")
+    assert response.status_code == 200
+    report = response.context["total"]
+    assert (report.requests, report.errors, report.credits) == (5, 1, 0)
+    rows = {row["key"].name: (row["counts"].requests, row["counts"].errors)
+            for row in response.context["key_rows"]}  # fmt: skip
+    assert rows == {"server": (3, 0), "laptop": (2, 1)}
+    assert [e.endpoint for e in response.context["recent"]] == [
+        "GET /api/templates", "GET /api/jobs/{job_id}", "GET /api/user/profile",
+        "GET /api/user/profile", "GET /api/user/profile",
+    ]  # fmt: skip
+    html = response.content.decode()
+    assert html.count('class="chart-col"') == 60  # two charts of 30 days
+    assert f"{usage.today():%a %b %-d}: 5 requests (4 2xx, 1 4xx, 0 5xx)" in html
+    assert "404" in html and "NOT_FOUND" in html and server.hint in html and laptop.hint in html
+
+
+def test_filtering_by_key_and_endpoint_changes_the_numbers(api, alice, alice_client, mint):
+    _, laptop = _calls(api, alice, mint)
+    by_key = alice_client.get(f"/usage/?days=7&key={laptop.pk}", headers={"HX-Request": "true"})
+    assert by_key.status_code == 200
+    assert by_key.context["total"].requests == 2
+    assert len(by_key.context["requests_chart"]["columns"]) == 7
+    assert by_key.content.decode().lstrip().startswith('<div id="report"')  # the partial only
+    by_endpoint = alice_client.get("/usage/?endpoint=GET /api/user/profile")
+    assert by_endpoint.context["total"].requests == 3
+    assert {e.endpoint for e in by_endpoint.context["recent"]} == {"GET /api/user/profile"}
+
+
+def test_bad_filters_get_a_clear_400(alice_client, bob, mint):
+    bob_key, _ = mint(bob, name="bob key")
+    for query in ("days=12", f"key={bob_key.pk}", "key=abc", "endpoint=GET /admin/"):
+        response = alice_client.get(f"/usage/?{query}")
+        assert response.status_code == 400
+        assert "These filters are not valid" in response.content.decode()
+    assert alice_client.get(f"/usage/export.csv?key={bob_key.pk}").status_code == 400
+
+
+def test_the_csv_export_has_one_row_per_day_key_endpoint_and_status(api, alice, alice_client, mint):
+    server, laptop = _calls(api, alice, mint)
+    response = alice_client.get("/usage/export.csv?days=7")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert 'attachment; filename="nano-studio-usage-' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    today = str(usage.today())
+    assert sorted(
+        (r["date"], r["key_name"], r["endpoint"], r["status_class"], r["requests"]) for r in rows
+    ) == [  # fmt: skip
+        (today, "laptop", "GET /api/jobs/{job_id}", "4xx", "1"),
+        (today, "laptop", "GET /api/templates", "2xx", "1"),
+        (today, "server", "GET /api/user/profile", "2xx", "3"),
+    ]
+    assert {r["key_hint"] for r in rows} == {server.hint, laptop.hint}
+
+
+def test_another_users_usage_is_never_shown(api, alice, bob, alice_client, mint):
+    _, bob_secret = mint(bob, name="bob key")
+    for _ in range(4):
+        api("get", "/api/user/profile", key=bob_secret)
+    page = alice_client.get("/usage/")
+    assert page.context["total"].requests == 0
+    assert page.context["recent"] == []
+    assert "bob key" not in page.content.decode()
+    rows = list(csv.reader(io.StringIO(alice_client.get("/usage/export.csv").content.decode())))
+    assert len(rows) == 1  # the header only
+    assert UsageEvent.objects.filter(user=bob).count() == 4
+
+
+def test_the_dashboard_shows_a_30_day_chart(api, alice, alice_client, mint):
+    _, secret = mint(alice, name="server")
+    api("get", "/api/user/profile", key=secret)
+    response = alice_client.get("/dashboard/")
+    chart = response.context["sparkline"]
+    assert (chart["total"], chart["errors"], len(chart["columns"])) == (1, 0, 30)
+    assert "Usage details" in response.content.decode()
+
+
+def test_the_usage_pages_need_a_login(client):
+    assert client.get("/usage/").status_code == 302
+    assert client.get("/usage/export.csv").status_code == 302
