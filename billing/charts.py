@@ -28,7 +28,7 @@ class Column:
 
 
 def nice_ceiling(value: float) -> int:
-    """The smallest 1, 2 or 5 × 10^n at or above `value` (at least TICKS), for round ticks."""
+    """The smallest 1, 2 or 5 times 10^n at or above `value` (at least TICKS), for round ticks."""
     if value <= TICKS:
         return TICKS
     magnitude = 10 ** math.floor(math.log10(value / TICKS))
@@ -58,7 +58,7 @@ def bar_chart(
     step = plot_w / max(len(days), 1)
     gap = min(step * 0.2, 6)
     columns = []
-    for index, day in enumerate(days):
+    for index in range(len(days)):
         column = Column(x=round(left + index * step, 2), width=round(step, 2), tip=tips[index])
         base = top + plot_h
         for s in series:

@@ -152,7 +152,7 @@ def _report(user, filters: dict) -> dict:
     recent = list(
         usage.recent_events(
             user.pk, key_id=key.pk if key else None, endpoint=filters["endpoint"] or None
-        )  # fmt: skip
+        )
     )
     for event in recent:
         event.key_obj = keys.get(event.key_id)

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing import usage
 from billing.models import UsageEvent

@@ -121,7 +121,7 @@ def test_a_refused_key_is_recorded_for_its_owner(api, alice, mint):
 
 
 def test_a_mistyped_path_or_method_is_recorded_too(api, alice_key):
-    key, secret = alice_key
+    _, secret = alice_key
     assert api("get", "/api/jobs/not-a-uuid", key=secret).status_code == 404
     assert api("delete", "/api/user/profile", key=secret).status_code == 405
     assert api("get", "/api/nothing-here").status_code == 404  # no key: nothing to attribute

@@ -72,7 +72,7 @@ def test_the_csv_export_has_one_row_per_day_key_endpoint_and_status(api, alice, 
     today = str(usage.today())
     assert sorted(
         (r["date"], r["key_name"], r["endpoint"], r["status_class"], r["requests"]) for r in rows
-    ) == [  # fmt: skip
+    ) == [
         (today, "laptop", "GET /api/jobs/{job_id}", "4xx", "1"),
         (today, "laptop", "GET /api/templates", "2xx", "1"),
         (today, "server", "GET /api/user/profile", "2xx", "3"),
