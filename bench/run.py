@@ -17,12 +17,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nanostudio_bench"
+)
+# The usage section's 10 million events are seeded once into their own database and reused
+# (BENCH_RESEED=1 to seed again); every other section starts from an empty database.
+USAGE_DATABASE_URL = os.environ.get(
+    "BENCH_USAGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nanostudio_bench_usage"
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
@@ -61,17 +67,21 @@ def timed(function: Callable[[], object], repeat: int) -> list[int]:
     return samples
 
 
-def setup_database() -> None:
+def setup_database(url: str, *, fresh: bool) -> None:
+    """Create the database (dropping it first when `fresh`) and migrate it."""
     import psycopg
 
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    name = DATABASE_URL.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    name = url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if fresh and exists:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if fresh or not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT, env={**os.environ, **ENV}, check=True,
+        cwd=ROOT, env={**os.environ, **ENV, "DATABASE_URL": url}, check=True,
     )  # fmt: skip
     import redis
 
@@ -360,30 +370,251 @@ def section_jobs() -> None:
             stop_worker(worker)
 
 
+USAGE_USERS = 10_000
+USAGE_EVENTS = 10_000_000
+USAGE_HEAVY_EVENTS = 1_000_000
+USAGE_DAYS = 90
+# (endpoint, share in percent), as an API like ours sees them.
+USAGE_ENDPOINTS = [
+    ("POST /api/generate", 30), ("GET /api/jobs/{job_id}", 30), ("POST /api/ocr", 12),
+    ("GET /api/user/profile", 10), ("GET /api/jobs", 10), ("GET /api/templates", 5),
+    ("GET /api/usage", 3),
+]  # fmt: skip
+# Events in time order (ids grow with time, as in production), each user's spread evenly
+# over the 90 days. About 93% 2xx, 6.5% 4xx, 0.5% 5xx; POSTs that succeed cost a credit.
+_SEED_EVENTS_SQL = """
+INSERT INTO billing_usageevent (created_at, user_id, key_id, endpoint, method, status,
+    error_code, credits, latency_ms, ip, request_id, job_id, rolled_up)
+SELECT %(start)s::timestamptz + (g::float8 * %(span_s)s / %(count)s) * interval '1 second',
+       b.user_id, b.keys[1 + g %% array_length(b.keys, 1)], e.endpoint,
+       split_part(e.endpoint, ' ', 1), s.status,
+       CASE s.status WHEN 200 THEN '' WHEN 404 THEN 'NOT_FOUND'
+                     WHEN 429 THEN 'RATE_LIMIT_EXCEEDED' ELSE 'INTERNAL_ERROR' END,
+       CASE WHEN s.status = 200 AND e.endpoint LIKE 'POST%%' THEN 1 ELSE 0 END,
+       5 + (g * 7 %% 400) / 10.0, '10.0.0.1', 'req_bench' || g, NULL, true
+FROM generate_series(%(first)s, %(last)s) g
+JOIN bench_keys b ON b.n = {user_expression}
+CROSS JOIN LATERAL (SELECT (%(endpoints)s::text[])[1 + (g * 7919) %% 100] AS endpoint) e
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN (g * 104729) %% 1000 < 5 THEN 500 WHEN (g * 104729) %% 1000 < 40 THEN 404
+                WHEN (g * 104729) %% 1000 < 70 THEN 429 ELSE 200 END AS status) s
+"""
+_SEED_ROLLUPS_SQL = """
+INSERT INTO billing_usagerollup (user_id, day, key_id, endpoint, status_class, requests,
+    credits, latency_ms_total)
+SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, key_id, endpoint, status / 100,
+       count(*), sum(credits), sum(latency_ms)
+FROM billing_usageevent GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def _seed_usage() -> float | None:
+    """10,000 users with two keys each (the heavy one five), a million events for the heavy
+    user and nine million spread over the others, over 90 days, and their rollups.
+    Returns the seconds it took, or None when the seed is already there."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import User
+    from apikeys.models import ApiKey, digest, generate_secret, hint_for
+    from billing.models import CreditBalance, Plan, Subscription
+
+    users = User.objects.filter(email__endswith="@usage.bench")
+    if users.count() == USAGE_USERS and not os.environ.get("BENCH_RESEED"):
+        return None
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE billing_usageevent, billing_usagerollup")
+    users.delete()
+    now = timezone.now()
+    users = User.objects.bulk_create(
+        User(email=f"user{n}@usage.bench", password="!", date_joined=now)
+        for n in range(USAGE_USERS)
+    )
+    plan = Plan.objects.get(slug="pro")
+    Subscription.objects.bulk_create(
+        Subscription(user=user, plan=plan, billing_anchor_day=1) for user in users
+    )
+    CreditBalance.objects.bulk_create(
+        CreditBalance(user=user, allowance=400, period_start=now - timedelta(days=20),
+                      period_end=now + timedelta(days=10))
+        for user in users
+    )  # fmt: skip
+    keys = []
+    for index, user in enumerate(users):
+        for k in range(5 if index == 0 else 2):
+            secret = generate_secret("nh_")
+            keys.append(ApiKey(user=user, name=f"key {k}", scopes=["usage:read"],
+                               digest=digest(secret), hint=hint_for(secret)))  # fmt: skip
+    ApiKey.objects.bulk_create(keys, batch_size=5000)
+    endpoints = [name for name, share in USAGE_ENDPOINTS for _ in range(share)]
+    start = now - timedelta(days=USAGE_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE TEMP TABLE bench_keys AS
+            SELECT row_number() OVER (ORDER BY u.id) - 1 AS n, u.id AS user_id,
+                   array_agg(k.id ORDER BY k.id) AS keys
+            FROM accounts_user u JOIN apikeys_apikey k ON k.user_id = u.id
+            WHERE u.email LIKE '%%@usage.bench' GROUP BY u.id
+        """)
+        cursor.execute("CREATE UNIQUE INDEX ON bench_keys (n)")
+        cursor.execute("ANALYZE bench_keys")
+        others = USAGE_EVENTS - USAGE_HEAVY_EVENTS
+        for count, user_expression in ((USAGE_HEAVY_EVENTS, "0"),
+                                       (others, f"1 + g % {USAGE_USERS - 1}")):  # fmt: skip
+            # Batches of a million keep each statement's memory and WAL in bounds.
+            for offset in range(0, count, 1_000_000):
+                batch = min(1_000_000, count - offset)
+                cursor.execute(
+                    _SEED_EVENTS_SQL.format(user_expression=user_expression),
+                    {"start": start, "span_s": USAGE_DAYS * 86400, "count": count,
+                     "first": offset, "last": offset + batch - 1, "endpoints": endpoints},
+                )  # fmt: skip
+                print(f"  seeded {offset + batch:,} of {count:,} events", flush=True)
+        cursor.execute(_SEED_ROLLUPS_SQL)
+        cursor.execute("ANALYZE billing_usageevent")
+        cursor.execute("ANALYZE billing_usagerollup")
+    return time.perf_counter() - started
+
+
+class _DatabaseTime:
+    """Wall time spent in database calls (an execute wrapper), to split server time."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter_ns()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.ns += time.perf_counter_ns() - start
+
+
+def _server_times(client, path: str, repeat: int, **headers) -> tuple[float, float]:
+    """Median total and database milliseconds of a request served in this process."""
+    from django.db import connection
+
+    totals, database = [], []
+    for _ in range(repeat):
+        meter = _DatabaseTime()
+        with connection.execute_wrapper(meter):
+            start = time.perf_counter_ns()
+            response = client.get(path, headers=headers)
+            totals.append(time.perf_counter_ns() - start)
+        assert response.status_code == 200, response.content[:300]
+        database.append(meter.ns)
+    return median_ms(totals), median_ms(database)
+
+
+def section_usage() -> None:
+    """Usage page and /api/usage over 10 million events: a typical and the heavy user."""
+    from django.test import Client
+
+    from accounts.models import User
+    from apikeys.models import ApiKey
+    from billing import usage
+    from billing.models import UsageEvent
+
+    seconds = _seed_usage()
+    if seconds is None:
+        print("  reusing the seeded events (BENCH_RESEED=1 seeds again)")
+    else:
+        record("usage: seeding 10M events + rollups", seconds, "s")
+    record("usage: events in the database", UsageEvent.objects.count())
+    for label, email in (("typical", "user5000@usage.bench"), ("heavy", "user0@usage.bench")):
+        user = User.objects.get(email=email)
+        record(f"usage: {label} user's events", UsageEvent.objects.filter(user=user).count())
+        client = Client(headers=PROXY_HEADERS, secure=True)
+        client.force_login(user)
+        # The API with one of the user's own keys (minted now: the secret is needed).
+        ApiKey.objects.filter(user=user, name="bench reader").delete()
+        _, secret = ApiKey.objects.mint(user, name="bench reader", scopes=["usage:read"])
+        api_client = Client(headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"},
+                            secure=True)  # fmt: skip
+        for days in (30, 90):
+            last = usage.today()
+            first = last - timedelta(days=days - 1)
+            _server_times(client, f"/usage/?days={days}", 3)  # warm up
+            total, database = _server_times(client, f"/usage/?days={days}", 30)
+            record(f"usage: page, {label} user, {days} days: median server time", total, "ms")
+            record(f"usage: page, {label} user, {days} days: database part", database, "ms")
+            path = f"/api/usage?from={first}&to={last}&group_by=key"
+            _server_times(api_client, path, 3)
+            total, database = _server_times(api_client, path, 30)
+            record(f"usage: API, {label} user, {days} days: median server time", total, "ms")
+            record(f"usage: API, {label} user, {days} days: database part", database, "ms")
+        usage.roll_up()  # fold in the bench's own requests
+
+    # What recording costs a request: the same profile call with and without the insert.
+    from django.db import connection
+
+    user = User.objects.get(email="user5000@usage.bench")
+    _, secret = ApiKey.objects.mint(user, name="bench profile", scopes=["usage:read"])
+    client = Client(headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"}, secure=True)
+    _server_times(client, "/api/user/profile", 200)
+    with_event = _server_times(client, "/api/user/profile", 3000)[0]
+    original = usage.record
+    usage.record = lambda *args: None  # the baseline: the same request, nothing recorded
+    try:
+        without_event = _server_times(client, "/api/user/profile", 3000)[0]
+    finally:
+        usage.record = original
+    record("usage: profile request without recording (median, 3000)", without_event, "ms")
+    record("usage: profile request with recording (median, 3000)", with_event, "ms")
+    record("usage: cost of recording an event", with_event - without_event, "ms")
+    pending = UsageEvent.objects.filter(rolled_up=False).count()
+    started = time.perf_counter()
+    usage.roll_up()
+    record(f"usage: roll-up of {pending} pending events", time.perf_counter() - started, "s")
+    connection.close()
+
+
 SECTIONS: dict[str, Callable[[], None]] = {
     "auth": section_auth,
     "billing": section_billing,
     "jobs": section_jobs,
+    "usage": section_usage,
 }
 
 
-def main(argv: list[str]) -> int:
-    chosen = argv or list(SECTIONS)
-    os.environ.update(ENV)
+def run_section(name: str) -> None:
+    """One section in this process, on its own database; its numbers go to var/bench/<name>.json."""
+    database_url = USAGE_DATABASE_URL if name == "usage" else DATABASE_URL
+    os.environ.update({**ENV, "DATABASE_URL": database_url})
     os.environ["DJANGO_SETTINGS_MODULE"] = "nanostudio.settings"
     sys.path.insert(0, str(ROOT))
-    print(f"Benchmarks on {DATABASE_URL} and {REDIS_URL} ({os.cpu_count()} CPUs)")
-    setup_database()
+    setup_database(database_url, fresh=name != "usage")
     import django
 
     django.setup()
-    for name in chosen:
-        print(f"\n[{name}] {SECTIONS[name].__doc__.strip()}")
-        started = time.perf_counter()
-        SECTIONS[name]()
-        print(f"  ({time.perf_counter() - started:.1f} s)")
+    print(f"\n[{name}] {SECTIONS[name].__doc__.strip()}", flush=True)
+    started = time.perf_counter()
+    SECTIONS[name]()
+    print(f"  ({time.perf_counter() - started:.1f} s)")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"{name}.json").write_text(json.dumps(results, indent=2))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--section"]:
+        run_section(argv[1])
+        return 0
+    chosen = argv or list(SECTIONS)
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(
+            f"Unknown section(s) {', '.join(sorted(unknown))}; pick from {list(SECTIONS)}"
+        )
+    print(f"Benchmarks on PostgreSQL and {REDIS_URL} ({os.cpu_count()} CPUs)")
+    combined = {}
+    for name in chosen:
+        # A process per section: each has its own database and starts with cold caches.
+        subprocess.run([sys.executable, __file__, "--section", name], cwd=ROOT, check=True)
+        combined.update(json.loads((OUT / f"{name}.json").read_text()))
+    (OUT / "results.json").write_text(json.dumps(combined, indent=2))
     print(f"\nSaved {OUT / 'results.json'}")
     return 0
 

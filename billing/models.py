@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import User
+
 DEFAULT_PLAN_SLUG = "free"
 
 
@@ -315,3 +317,12 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.endpoint} {self.status_class}xx: {self.requests}"
+
+
+class UserUsage(User):
+    """Users seen through their API usage, for the admin's "who is using what" list."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "usage by user"
+        verbose_name_plural = "usage by user"

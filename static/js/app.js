@@ -18,6 +18,12 @@ document.addEventListener("click", (event) => {
 // Dialogs: content loaded by htmx into #dialog-body opens the <dialog>; links marked
 // data-close-dialog (real links without JS) close it; "keys-changed" events close it too.
 const dialog = () => document.getElementById("dialog");
+// Closing empties the dialog at once, so a shown-once secret leaves the page with it (the
+// "close" event, which also covers Esc, arrives a moment later).
+const closeDialog = (d) => {
+  d.close();
+  document.getElementById("dialog-body").replaceChildren();
+};
 
 document.addEventListener("htmx:afterSwap", (event) => {
   const d = dialog();
@@ -29,13 +35,13 @@ document.addEventListener("click", (event) => {
   const d = dialog();
   if (!closer || !d || !d.open) return;
   event.preventDefault();
-  d.close();
+  closeDialog(d);
 });
 
 document.addEventListener("keys-changed", (event) => {
   const d = dialog();
   // A response that shows a secret keeps the dialog open; others close it.
-  if (d && d.open && !document.getElementById("new-key")) d.close();
+  if (d && d.open && !document.getElementById("new-key")) closeDialog(d);
   const message = event.detail && event.detail.message;
   const announce = document.getElementById("announce");
   if (message && announce) {
