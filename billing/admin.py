@@ -1,19 +1,25 @@
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin, messages
 from datetime import timedelta
 
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Max, OuterRef, Q, Subquery, Sum
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
-from billing import ledger
-from billing import usage
+from billing import ledger, usage
 from billing.models import (
-    CreditBalance, LedgerEntry, Plan, Subscription, TopUp, UpgradeRequest, UsageRollup, UserUsage,
+    CreditBalance,
+    LedgerEntry,
+    Plan,
+    Subscription,
+    TopUp,
+    UpgradeRequest,
+    UsageRollup,
+    UserUsage,
 )  # fmt: skip
 
 USAGE_SUMMARY_DAYS = 30
@@ -188,7 +194,7 @@ class UserUsageAdmin(ReadOnlyAdmin):
     @admin.display(description="Plan")
     def plan(self, user) -> str:
         subscription = getattr(user, "subscription", None)
-        return subscription.plan.name if subscription else "–"
+        return subscription.plan.name if subscription else "-"
 
     @admin.display(description=f"Requests ({USAGE_SUMMARY_DAYS} d)", ordering="requests_30d")
     def requests(self, user) -> int:
