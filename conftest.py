@@ -273,3 +273,20 @@ def sample_b64() -> str:
     import base64
 
     return base64.b64encode(sample_png()).decode()
+
+
+def text_png(sentence: str) -> bytes:
+    """A line of black text on white, as OCR tests and examples read it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 36)
+    except OSError:
+        font = ImageFont.load_default(size=36)
+    image = Image.new("RGB", (int(font.getlength(sentence)) + 60, 100), "white")
+    ImageDraw.Draw(image).text((30, 30), sentence, fill="black", font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.mail import read_mailbox
+from billing.models import with_billing
 from billing.views import billing_context, usage_sparkline
 from nanostudio.http import AuthedRequest
 
@@ -20,7 +21,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: AuthedRequest) -> HttpResponse:
-    context = {**billing_context(request.user), "sparkline": usage_sparkline(request.user)}
+    user = with_billing(request.user)
+    context = {**billing_context(user), "sparkline": usage_sparkline(user)}
     return render(request, "accounts/dashboard.html", context)
 
 

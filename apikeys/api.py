@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
-from nanostudio.errors import ApiError
+from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import envelope, errors, ok
 
@@ -81,9 +81,7 @@ def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
 
 
 def _name_taken(taken: KeyNameTaken) -> ApiError:
-    return ApiError(
-        400, "VALIDATION_ERROR", "The request is not valid.", {"fields": {"name": str(taken)}}
-    )
+    return validation_error({"name": str(taken)})
 
 
 @router.get("", response={200: envelope(KeyListOut), **errors(403)})

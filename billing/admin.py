@@ -18,6 +18,7 @@ from billing.models import (
     Subscription,
     TopUp,
     UpgradeRequest,
+    UsageKeyRollup,
     UsageRollup,
     UserUsage,
 )  # fmt: skip
@@ -163,7 +164,7 @@ class UsageRollupAdmin(ReadOnlyAdmin):
 def _rollup_total(expression, **filters):
     """A per-user total over the last USAGE_SUMMARY_DAYS days of rollups, as a subquery."""
     since = usage.today() - timedelta(days=USAGE_SUMMARY_DAYS - 1)
-    rows = UsageRollup.objects.filter(user=OuterRef("pk"), day__gte=since, **filters)
+    rows = UsageKeyRollup.objects.filter(user=OuterRef("pk"), day__gte=since, **filters)
     return Subquery(rows.values("user").annotate(total=expression).values("total"))
 
 

@@ -8,7 +8,7 @@ from ninja import Field, Query, Router, Schema
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import ApiKey, Scope
 from billing import usage
-from nanostudio.errors import ApiError
+from nanostudio.errors import validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import envelope, errors, ok
 
@@ -85,11 +85,9 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     last = query.to or usage.today()
     first = query.from_ or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if first > last:
-        raise ApiError(400, "VALIDATION_ERROR", "The request is not valid.",
-                       {"fields": {"from": "`from` is after `to`."}})  # fmt: skip
+        raise validation_error({"from": "`from` is after `to`."})
     if (last - first).days >= MAX_RANGE_DAYS:
-        raise ApiError(400, "VALIDATION_ERROR", "The request is not valid.",
-                       {"fields": {"from": f"At most {MAX_RANGE_DAYS} days per request."}})  # fmt: skip
+        raise validation_error({"from": f"At most {MAX_RANGE_DAYS} days per request."})
     by = "key_id" if query.group_by == "key" else "endpoint"
     rows = usage.daily(request.user.pk, first, last, by=by)
     total = usage.total(rows)

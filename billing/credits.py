@@ -7,7 +7,6 @@ from datetime import UTC, date, timedelta
 
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from billing.models import CreditBalance, LedgerEntry, plan_of
 
@@ -29,61 +28,53 @@ def credit_summary(user) -> dict:
     }
 
 
-def credits_left_by_day(user, days: list[date]) -> list[int | None]:
-    """Credits left (allowance + top-ups) at the end of each of `days`, for the days of the
-    current billing period up to today; None for the others. From the balance and the ledger:
-    each day's figure is today's balance minus every movement after that day."""
+FORECAST_WINDOW_DAYS = 7
+
+
+def burn_down(user, days: list[date]) -> tuple[list[int | None], dict | None]:
+    """Credits left (allowance + top-ups) at the end of each of `days` that falls in the current
+    billing period up to today (None for the others), and a forecast of when they run out at
+    the spend of the last FORECAST_WINDOW_DAYS days. One ledger query: each day's figure is
+    today's balance minus every movement after that day."""
     from billing.usage import day_start, today
 
-    try:
-        balance = user.credit_balance
-    except CreditBalance.DoesNotExist:
-        return [None] * len(days)
-    if balance.period_start is None or not days:
-        return [None] * len(days)
-    period_first = balance.period_start.astimezone(UTC).date()
-    since = max(balance.period_start, day_start(days[0]))
-    moved = dict(
+    nothing = [None] * len(days)
+    plan = plan_of(user)
+    balance = getattr(user, "credit_balance", None) if plan and not plan.is_unlimited else None
+    if balance is None or balance.period_start is None or not days:
+        return nothing, None
+    current = today()
+    window_first = current - timedelta(days=FORECAST_WINDOW_DAYS - 1)
+    since = min(max(balance.period_start, day_start(days[0])), day_start(window_first))
+    moved: dict[date, int] = {}
+    spent = 0
+    for day, kind, total in (
         LedgerEntry.objects.filter(user=user, created_at__gte=since)
-        .values_list(TruncDate("created_at", tzinfo=UTC))
+        .values_list(TruncDate("created_at", tzinfo=UTC), "kind")
         .annotate(total=Sum("amount"))
         .order_by()
-    )
+    ):
+        moved[day] = moved.get(day, 0) + total
+        if day >= window_first and kind in (LedgerEntry.Kind.DEBIT, LedgerEntry.Kind.REFUND):
+            spent -= total
+    period_first = balance.period_start.astimezone(UTC).date()
     after = sum(total for day, total in moved.items() if day > days[-1])
-    left, current = [], today()
+    left = []
     for day in reversed(days):
         if day > current or day < period_first:
             left.append(None)
             continue
         left.append(balance.total - after)
         after += moved.get(day, 0)
-    return list(reversed(left))
-
-
-def run_out_forecast(user, left: int | None, *, window_days: int = 7) -> dict | None:
-    """When the credits run out at the average spend of the last `window_days` days."""
-    from billing.usage import today
-
-    plan = plan_of(user)
-    if plan is None or plan.is_unlimited or left is None:
-        return None
-    since = timezone.now() - timedelta(days=window_days)
-    spent = -(
-        LedgerEntry.objects.filter(
-            user=user,
-            created_at__gte=since,
-            kind__in=[LedgerEntry.Kind.DEBIT, LedgerEntry.Kind.REFUND],
-        ).aggregate(total=Sum("amount"))["total"]
-        or 0
-    )
-    per_day = spent / window_days
-    resets_at = getattr(getattr(user, "credit_balance", None), "period_end", None)
-    forecast = {"per_day": round(per_day, 1), "resets_at": resets_at, "run_out": None}
-    if left <= 0:
-        forecast["run_out"] = today()
+    per_day = spent / FORECAST_WINDOW_DAYS
+    forecast = {"per_day": round(per_day, 1), "resets_at": balance.period_end, "run_out": None}
+    if balance.total <= 0:
+        forecast["run_out"] = current
     elif per_day > 0:
-        forecast["run_out"] = today() + timedelta(days=math.ceil(left / per_day))
+        forecast["run_out"] = current + timedelta(days=math.ceil(balance.total / per_day))
     forecast["before_reset"] = bool(
-        forecast["run_out"] and resets_at and forecast["run_out"] < resets_at.date()
+        forecast["run_out"]
+        and balance.period_end
+        and forecast["run_out"] < balance.period_end.astimezone(UTC).date()
     )
-    return forecast
+    return list(reversed(left)), forecast

@@ -13,12 +13,13 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apikeys.models import ApiKey
 from billing import charts, usage
-from billing.credits import credit_summary, credits_left_by_day, run_out_forecast
-from billing.models import LedgerEntry, Plan, UpgradeRequest
+from billing.credits import burn_down, credit_summary
+from billing.models import LedgerEntry, Plan, UpgradeRequest, with_billing
 from nanostudio.http import AuthedRequest
 
 LEDGER_PAGE_SIZE = 25
@@ -43,7 +44,7 @@ def billing(request: AuthedRequest) -> HttpResponse:
     entries = LedgerEntry.objects.filter(user=request.user).select_related("job")
     page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        **billing_context(request.user),
+        **billing_context(with_billing(request.user)),
         "page": page,
         "plans": Plan.objects.public(),
         "open_request": UpgradeRequest.objects.filter(
@@ -75,9 +76,7 @@ class UsageFilters(forms.Form):
         choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int,
         label="Range",
     )  # fmt: skip
-    key = forms.ModelChoiceField(
-        queryset=ApiKey.objects.none(), required=False, empty_label="All keys", label="Key"
-    )
+    key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
     endpoint = forms.ChoiceField(required=False, label="Endpoint")
 
     def __init__(self, user, data) -> None:
@@ -85,7 +84,11 @@ class UsageFilters(forms.Form):
             data = data.copy()
             data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
         super().__init__(data, label_suffix="")
-        self.fields["key"].queryset = ApiKey.objects.filter(user=user)
+        # The user's keys, loaded once for the choices, the key table and the log.
+        self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
+        self.fields["key"].choices = [("", "All keys")] + [
+            (pk, str(key)) for pk, key in self.keys.items()
+        ]
         self.fields["endpoint"].choices = [("", "All endpoints")] + [
             (name, name) for name in usage.api_endpoints()
         ]
@@ -94,76 +97,72 @@ class UsageFilters(forms.Form):
 def _usage_rows(user, filters: dict, by="key_id"):
     last = usage.today()
     first = last - timedelta(days=filters["days"] - 1)
-    key = filters["key"]
-    rows = usage.daily(user.pk, first, last, by=by, key_id=key.pk if key else None,
+    rows = usage.daily(user.pk, first, last, by=by, key_id=filters["key"],
                        endpoint=filters["endpoint"] or None)  # fmt: skip
     return first, last, rows
 
 
-def _report(user, filters: dict) -> dict:
+def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
     first, last, rows = _usage_rows(user, filters)
     days = usage.per_day(rows, first, last)
     dates = list(days)
+    total = usage.total(rows)
+    span = f"from {first:%b %-d} to {last:%b %-d}"
     requests_chart = charts.bar_chart(
         dates,
         [charts.Series(f"{sc}xx", f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
          for sc in usage.STATUS_CLASSES],
         [f"{d:%a %b %-d}: {c.requests:,} requests ({c.by_class[2]:,} 2xx, {c.by_class[4]:,} 4xx, "
          f"{c.by_class[5]:,} 5xx)" for d, c in days.items()],
+        chart_id="requests",
+        summary=f"Requests per day {span}, by status class: {total.requests:,} requests, "
+                f"{total.errors:,} errors. The table below has each day.",
     )  # fmt: skip
-    left = credits_left_by_day(user, dates)
+    left, forecast = burn_down(user, dates)
+    has_line = any(v is not None for v in left)
     credits_chart = charts.bar_chart(
         dates,
         [charts.Series("Credits used", "series-credits", [days[d].credits for d in dates])],
         [f"{d:%a %b %-d}: {c.credits:,} credits used"
          + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
          for i, (d, c) in enumerate(days.items())],
-        line=left if any(v is not None for v in left) else None,
-        line_name="Credits left",
+        line=left if has_line else None,
+        chart_id="credits",
+        summary=f"Credits used per day {span}: {total.credits:,} in all"
+                + (", with the credits left this billing period as a line." if has_line else "."),
     )  # fmt: skip
-    total = usage.total(rows)
-    requests_chart["summary"] = (
-        f"Requests per day from {first:%b %-d} to {last:%b %-d}, by status class: "
-        f"{total.requests:,} requests, {total.errors:,} errors. The table below has each day."
-    )
-    credits_chart["summary"] = (
-        f"Credits used per day from {first:%b %-d} to {last:%b %-d}: {total.credits:,} in all"
-        + (
-            ", with the credits left this billing period as a line."
-            if credits_chart["line"]
-            else "."
-        )
-    )
-    keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
     per_key = usage.per_group(rows)
     key_rows = [
         {"key": keys[pk], "counts": counts}
         for pk, counts in sorted(per_key.items(), key=lambda item: -item[1].requests)
         if pk in keys
     ]
-    key = filters["key"]
-    if key is None:
+    key_id = filters["key"]
+    if key_id is None:
         # Live keys without requests in the range are listed too: every key accounted for.
         key_rows += [
             {"key": k, "counts": usage.Counts()}
             for k in keys.values()
             if k.pk not in per_key and k.display_status == "active"
         ]
-    recent = list(
-        usage.recent_events(
-            user.pk, key_id=key.pk if key else None, endpoint=filters["endpoint"] or None
-        )
-    )
+    recent = list(usage.recent_events(user.pk, key_id=key_id, endpoint=filters["endpoint"] or None))
+    # Formatted here once: the template engine's filters cost more than the queries at 100 rows.
     for event in recent:
         event.key_obj = keys.get(event.key_id)
-    today_left = left[-1] if left else None
+        event.when = f"{event.created_at:%b %-d, %H:%M:%S}"
+        event.latency_label = f"{event.latency_ms:,.0f} ms"
+        event.job_url = reverse("studio:job", args=[event.job_id]) if event.job_id else None
     return {
         "first": first, "last": last, "total": total, "days": days,
         "retention_days": settings.USAGE_RETENTION_DAYS,
-        "day_rows": [(d, days[d], left[i]) for i, d in enumerate(dates)],
+        "day_rows": [
+            (f"{d:%a %b %-d}", f"{c.requests:,}", f"{c.by_class[2]:,}", f"{c.by_class[4]:,}",
+             f"{c.by_class[5]:,}", f"{c.credits:,}", "\N{EN DASH}" if left[i] is None else f"{left[i]:,}")
+            for i, (d, c) in enumerate(days.items())
+        ],
         "requests_chart": requests_chart, "credits_chart": credits_chart,
         "key_rows": key_rows, "recent": recent,
-        "forecast": run_out_forecast(user, today_left),
+        "forecast": forecast,
     }  # fmt: skip
 
 
@@ -172,29 +171,29 @@ def usage_sparkline(user) -> dict:
     last = usage.today()
     first = last - timedelta(days=29)
     days = usage.per_day(usage.daily(user.pk, first, last), first, last)
+    total = sum(c.requests for c in days.values())
+    errors = sum(c.errors for c in days.values())
     chart = charts.bar_chart(
         list(days),
         [charts.Series(f"{sc}xx", f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
          for sc in usage.STATUS_CLASSES],
         [f"{d:%b %-d}: {c.requests:,} requests, {c.errors:,} errors" for d, c in days.items()],
+        chart_id="sparkline",
+        summary=f"Requests per day over the last 30 days: {total:,} requests, {errors:,} errors.",
         width=320, height=72, axes=False,
     )  # fmt: skip
-    chart["total"] = sum(c.requests for c in days.values())
-    chart["errors"] = sum(c.errors for c in days.values())
-    chart["summary"] = (
-        f"Requests per day over the last 30 days: {chart['total']:,} requests, "
-        f"{chart['errors']:,} errors."
-    )
+    chart["total"], chart["errors"] = total, errors
     return chart
 
 
 @login_required
 def usage_page(request: AuthedRequest) -> HttpResponse:
-    form = UsageFilters(request.user, request.GET)
-    context = {"form": form, **billing_context(request.user)}
+    user = with_billing(request.user)
+    form = UsageFilters(user, request.GET)
+    context = {"form": form, **billing_context(user)}
     status = 200
     if form.is_valid():
-        context.update(_report(request.user, form.cleaned_data))
+        context.update(_report(user, form.cleaned_data, form.keys))
         query = {k: v for k, v in request.GET.items() if k in form.fields and v}
         context["export_query"] = urlencode(query)
     else:
@@ -213,7 +212,7 @@ def usage_export(request: AuthedRequest) -> HttpResponse:
             status=400, content_type="text/plain",
         )  # fmt: skip
     first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
-    keys = {key.pk: key for key in ApiKey.objects.filter(user=request.user)}
+    keys = form.keys
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["date", "key_id", "key_name", "key_hint", "endpoint", "status_class",

@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from apikeys.auth import ApiKeyAuth
-from nanostudio.errors import ApiError, error_response
+from nanostudio.errors import ApiError, error_response, validation_error
 from nanostudio.schemas import ERROR_CODES
 
 logger = logging.getLogger("nanostudio.api")
@@ -81,9 +81,7 @@ def handle_validation_error(request: HttpRequest, exc: NinjaValidationError) -> 
         if loc and loc[0] == "payload":
             loc = loc[1:]
         fields[".".join(loc) or "body"] = error.get("msg", "Invalid value")
-    return error_response(
-        ApiError(400, "VALIDATION_ERROR", "The request is not valid.", {"fields": fields})
-    )
+    return error_response(validation_error(fields))
 
 
 @api.exception_handler(Http404)

@@ -24,6 +24,13 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def validation_error(fields: dict[str, str]) -> ApiError:
+    """400 VALIDATION_ERROR naming each bad field, in `details.fields` and in the message."""
+    problems = "; ".join(f"{name}: {problem}" for name, problem in fields.items())
+    return ApiError(400, "VALIDATION_ERROR", f"Invalid request. {problems}".strip(),
+                    {"fields": fields})  # fmt: skip
+
+
 def error_response(error: ApiError) -> JsonResponse:
     body = {
         "success": False,

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apikeys",
     "billing",
     "studio",
+    "docs",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("apikeys.urls")),
     path("", include("billing.urls")),
     path("", include("studio.urls")),
+    path("", include("docs.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),

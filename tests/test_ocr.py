@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
-from conftest import make_user, sample_b64
+from conftest import make_user, sample_b64, text_png
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",
@@ -18,25 +16,7 @@ SENTENCES = [
 
 
 def _render(sentence: str) -> str:
-    font = (
-        ImageFont.truetype("DejaVuSans.ttf", 36)
-        if _has_dejavu()
-        else ImageFont.load_default(size=36)
-    )
-    width = int(font.getlength(sentence)) + 60
-    image = Image.new("RGB", (width, 100), "white")
-    ImageDraw.Draw(image).text((30, 30), sentence, fill="black", font=font)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _has_dejavu() -> bool:
-    try:
-        ImageFont.truetype("DejaVuSans.ttf", 10)
-    except OSError:
-        return False
-    return True
+    return base64.b64encode(text_png(sentence)).decode()
 
 
 def _distance(a: str, b: str) -> int:

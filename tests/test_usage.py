@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from billing import usage
-from billing.models import Plan, UsageEvent, UsageRollup
+from billing.models import Plan, UsageEvent, UsageKeyRollup, UsageRollup
 from conftest import sample_b64
 
 UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
@@ -65,6 +65,9 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
 
     rollups = UsageRollup.objects.filter(user=alice)
     assert sum(r.requests for r in rollups) == 7
+    per_key_class = {(r.key_id, r.status_class): r.requests
+                     for r in UsageKeyRollup.objects.filter(user=alice)}  # fmt: skip
+    assert per_key_class == {(key.pk, 2): 3, (key.pk, 4): 2, (reader.pk, 2): 1, (reader.pk, 4): 1}
     by_class = {(r.key_id, r.endpoint, r.status_class): r.requests for r in rollups}
     assert by_class == {
         (key.pk, "GET /api/user/profile", 2): 2,
@@ -195,14 +198,22 @@ def test_unrolled_events_are_never_pruned(api, alice_key):
 # --- GET /api/usage ----------------------------------------------------------------------
 
 
-def test_api_usage_by_key_and_by_endpoint(api, alice, mint):
-    key, secret = mint(alice, name="server")
-    _, other_secret = mint(alice, name="laptop")
+def traffic_on_two_keys(api, user, mint):
+    """5 requests on two keys, "server" (3 x 200) and "laptop" (a 404, and a 200 that is
+    not rolled up yet, so still counted from the events); returns (server, laptop)."""
+    server, server_secret = mint(user, name="server")
+    laptop, laptop_secret = mint(user, name="laptop")
     for _ in range(3):
-        api("get", "/api/user/profile", key=secret)
-    api("get", UNKNOWN_JOB, key=other_secret)
+        api("get", "/api/user/profile", key=server_secret)
+    api("get", UNKNOWN_JOB, key=laptop_secret)
     usage.roll_up()
-    api("get", "/api/templates", key=other_secret)  # pending, still counted
+    api("get", "/api/templates", key=laptop_secret)
+    return server, laptop
+
+
+def test_api_usage_by_key_and_by_endpoint(api, alice, mint):
+    key, _ = traffic_on_two_keys(api, alice, mint)
+    secret = mint(alice, name="reader", scopes=["usage:read"])[1]
 
     response = api("get", "/api/usage?group_by=key", key=secret)
     assert response.status_code == 200

@@ -1,0 +1,7 @@
+import axios from "axios";
+
+const { data: body } = await axios.get("https://studio.example.com/api/jobs", {
+  params: { limit: 20, kind: "generate" },
+  headers: { Authorization: `Bearer ${process.env.NANO_API_KEY}` },
+});
+console.log(JSON.stringify(body, null, 2));
