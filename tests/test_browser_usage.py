@@ -73,3 +73,10 @@ def test_usage_page_shows_both_keys_and_filters_by_one(page, live_server, alice,
     assert page.get_by_role("table", name="Requests per day by status class").is_visible()
     page.reload()  # the URL kept the filter
     assert page.locator(".stat-value").first.inner_text() == "26"
+
+    page.get_by_role("link", name="Dashboard").first.click()
+    usage_card = page.locator(
+        "section", has=page.get_by_role("heading", name="API requests, last 30 days")
+    )
+    assert usage_card.locator(".stat-value").inner_text().startswith("73 requests, 7 errors")
+    screenshot(page, "dashboard-usage")
