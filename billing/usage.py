@@ -2,9 +2,10 @@
 the usage page, the dashboard and `GET /api/usage` show.
 
 Events are written in the request (one INSERT, before the response leaves) so none is lost
-once the client has its answer. Every `ROLL_UP_EVERY_S` beat folds the new events into
-UsageRollup rows; the readers add the few events not yet folded in, in the same statement,
-so the charts are exact at every moment while reading only rollups plus the last minute.
+once the client has its answer. Every 30 s a beat task (`billing.roll_up_usage`) folds the new
+events into the daily UsageRollup and UsageKeyRollup rows; the readers add the few events not
+yet folded in, in the same statement, so the charts are exact at every moment while reading
+only rollups plus the last half-minute of events.
 """
 
 from __future__ import annotations
