@@ -10,7 +10,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.mail import read_mailbox
-from billing.models import with_billing
 from billing.views import billing_context, usage_sparkline
 from nanostudio.http import AuthedRequest
 
@@ -21,7 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: AuthedRequest) -> HttpResponse:
-    user = with_billing(request.user)
+    user = request.user
     context = {**billing_context(user), "sparkline": usage_sparkline(user)}
     return render(request, "accounts/dashboard.html", context)
 

@@ -80,11 +80,6 @@ def plan_of(user) -> Plan | None:
     return subscription.plan if subscription else None
 
 
-def with_billing(user) -> User:
-    """The user again with their subscription, plan and credit balance, in one query."""
-    return User.objects.select_related("subscription__plan", "credit_balance").get(pk=user.pk)
-
-
 class Subscription(models.Model):
     """A user's one current plan. `billing_anchor_day` is the day of the month it renews."""
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from apikeys.models import ApiKey
 from billing import charts, usage
 from billing.credits import burn_down, credit_summary
-from billing.models import LedgerEntry, Plan, UpgradeRequest, with_billing
+from billing.models import LedgerEntry, Plan, UpgradeRequest
 from nanostudio.http import AuthedRequest
 
 LEDGER_PAGE_SIZE = 25
@@ -44,7 +44,7 @@ def billing(request: AuthedRequest) -> HttpResponse:
     entries = LedgerEntry.objects.filter(user=request.user).select_related("job")
     page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        **billing_context(with_billing(request.user)),
+        **billing_context(request.user),
         "page": page,
         "plans": Plan.objects.public(),
         "open_request": UpgradeRequest.objects.filter(
@@ -188,7 +188,7 @@ def usage_sparkline(user) -> dict:
 
 @login_required
 def usage_page(request: AuthedRequest) -> HttpResponse:
-    user = with_billing(request.user)
+    user = request.user
     form = UsageFilters(user, request.GET)
     context = {"form": form, **billing_context(user)}
     status = 200

@@ -94,3 +94,13 @@ def test_the_dashboard_shows_a_30_day_chart(api, alice, alice_client, mint):
 def test_the_usage_pages_need_a_login(client):
     assert client.get("/usage/").status_code == 302
     assert client.get("/usage/export.csv").status_code == 302
+
+
+def test_the_usage_page_costs_the_same_queries_whatever_the_traffic(
+    api, alice, client, mint, django_assert_num_queries
+):
+    client.force_login(alice)
+    traffic_on_two_keys(api, alice, mint)
+    # Session, user (with plan and balance), keys, usage, ledger, recent requests.
+    with django_assert_num_queries(6):
+        assert client.get("/usage/?days=90").status_code == 200
