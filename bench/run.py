@@ -115,11 +115,11 @@ def bench_user(email: str = "bench@example.com", scopes: list[str] | None = None
 
 
 @contextmanager
-def gunicorn(workers: int = 2, threads: int = 8) -> Iterator[str]:
+def gunicorn(workers: int = 2, threads: int = 8, worker_connections: int = 1000) -> Iterator[str]:
     command = [
         sys.executable, "-m", "gunicorn", "nanostudio.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-        "--log-level", "warning",
+        "--worker-connections", str(worker_connections), "--log-level", "warning",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True)
     base = f"http://127.0.0.1:{PORT}"
@@ -310,7 +310,8 @@ def section_jobs() -> None:
         f"wrk.body = [[{json.dumps(body)}]]\n"
     )
     headers = {"Authorization": f"Bearer {secret}", "Prefer": "respond-async"}
-    with gunicorn(threads=32) as base:
+    # As the Procfile runs it: a worker takes no more connections than it has threads.
+    with gunicorn(threads=32, worker_connections=32) as base:
         bare = wrk(f"{base}/healthz", {}, seconds=6)
         submit = wrk(f"{base}/api/generate", headers, seconds=6, script=str(script))
         record("jobs: bare JSON view req/s", bare["rps"])
