@@ -242,12 +242,18 @@ def daily(
     if endpoint:
         rollups, pending = rollups.filter(endpoint=endpoint), pending.filter(endpoint=endpoint)
     groups = {f"g{index}": F(name) for index, name in enumerate(fields)}
-    rollups = (
-        rollups.values("day", sc=F("status_class"), **groups)
-        .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
-        .values_list("day", "sc", "n", "c", "l", *groups)
-        .order_by()
-    )
+    if set(fields) == ({"key_id"} if table is UsageKeyRollup else {"key_id", "endpoint"}):
+        # Rows are already one per group and day: read them as they are.
+        rollups = rollups.values_list(
+            "day", "status_class", "requests", "credits", "latency_ms_total", *fields
+        ).order_by()
+    else:
+        rollups = (
+            rollups.values("day", sc=F("status_class"), **groups)
+            .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
+            .values_list("day", "sc", "n", "c", "l", *groups)
+            .order_by()
+        )
     pending = (
         pending.values(d=TruncDate("created_at", tzinfo=UTC), sc=F("status") / 100, **groups)
         .annotate(n=Count("id"), c=Sum("credits"), l=Sum("latency_ms"))
