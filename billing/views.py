@@ -148,7 +148,7 @@ def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
         ]
     recent = list(usage.recent_events(user.pk, key_id=key_id, endpoint=filters["endpoint"] or None))
     return {
-        "first": first, "last": last, "total": total, "days": days,
+        "first": first, "last": last, "total": total,
         "retention_days": settings.USAGE_RETENTION_DAYS,
         # Table rows built with format_html_join: 90 days of cells through the template
         # engine cost more than everything else on the page.
