@@ -278,6 +278,10 @@ class UsageEvent(models.Model):
             models.Index(
                 fields=["user"], condition=models.Q(rolled_up=False), name="usage_event_pending"
             ),
+            # Tiny: only the requests that were charged for a job (found again on a refund).
+            models.Index(
+                fields=["job_id"], condition=models.Q(credits__gt=0), name="usage_event_charged_job"
+            ),
         ]
 
     def __str__(self) -> str:

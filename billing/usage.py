@@ -163,6 +163,29 @@ def roll_up(batch_size: int = ROLL_UP_BATCH) -> int:
             return folded
 
 
+def uncharge(job_id) -> None:
+    """Take a refunded job's credits off the usage of the request that was charged for it.
+
+    Call inside the refund's transaction. The event row is locked first: a roll-up running
+    now either skips it (and later folds in the corrected row) or has folded it already, and
+    then the rollups are corrected instead.
+    """
+    event = UsageEvent.objects.select_for_update().filter(job_id=job_id, credits__gt=0).first()
+    if event is None:
+        return
+    UsageEvent.objects.filter(pk=event.pk).update(credits=0)
+    if event.rolled_up:
+        group = {
+            "user_id": event.user_id,
+            "day": event.created_at.astimezone(UTC).date(),
+            "key_id": event.key_id,
+            "status_class": event.status // 100,
+        }
+        credits = F("credits") - event.credits
+        UsageRollup.objects.filter(endpoint=event.endpoint, **group).update(credits=credits)
+        UsageKeyRollup.objects.filter(**group).update(credits=credits)
+
+
 def prune_events(now: datetime | None = None) -> int:
     """Delete events past USAGE_RETENTION_DAYS (the rollups stay); returns how many."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.USAGE_RETENTION_DAYS)

@@ -114,6 +114,27 @@ def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
     assert (latest.job_id, latest.credits) == (event.job_id, 0)
 
 
+@pytest.mark.parametrize("rolled_up_first", [False, True])
+def test_a_refunded_job_costs_nothing_in_the_usage_numbers(api, alice_key, rolled_up_first):
+    key, secret = alice_key
+    response = api(
+        "post", "/api/generate", key=secret, headers={"Prefer": "respond-async"},
+        json={"image": sample_b64(), "template": "Grayscale", "templateType": "filters"},
+    )  # fmt: skip
+    job_id = response.json()["data"]["id"]
+    if rolled_up_first:
+        usage.roll_up()
+        assert UsageKeyRollup.objects.get(key=key).credits == 1
+    assert api("post", f"/api/jobs/{job_id}/cancel", key=secret).status_code == 200  # refunded
+    usage.roll_up()
+    submit = UsageEvent.objects.get(endpoint="POST /api/generate")
+    assert (submit.status, submit.credits) == (202, 0)
+    assert {r.credits for r in UsageRollup.objects.filter(endpoint="POST /api/generate")} == {0}
+    assert sum(UsageKeyRollup.objects.values_list("credits", flat=True)) == 0
+    totals = api("get", "/api/usage", key=secret).json()["data"]["totals"]
+    assert totals["credits"] == 0
+
+
 def test_a_refused_key_is_recorded_for_its_owner(api, alice, mint):
     key, secret = mint(alice, name="old")
     key.revoke()
