@@ -379,18 +379,9 @@ def _auth_lookup(presented: str) -> ApiKey | None:
     from django.db import connection
 
     sql, readers = _auth_statement()
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        # A server-binding cursor, so psycopg prepares the statement after a few uses
-        # (prepare_threshold in settings): planning this join costs ~5x running it. Django's
-        # own cursors bind client-side and never prepare. Wrapped like Django's, so the query
-        # is still counted and logged.
-        connection.ensure_connection()
-        cursor = connection._prepare_cursor(psycopg.Cursor(connection.connection))
-    else:
-        cursor = connection.cursor()
-    with cursor:
+    # On PostgreSQL cursors bind server-side (settings), so after a few uses this runs as a
+    # prepared statement: planning this join costs ~5x running it.
+    with connection.cursor() as cursor:
         cursor.execute(sql, [presented, presented])
         row = cursor.fetchone()
     if row is None:
