@@ -17,7 +17,6 @@ TICKS = 4
 
 @dataclass
 class Series:
-    name: str
     css_class: str  # the fill colour, from app.css (.series-2xx, …)
     values: list[int]
 
@@ -78,7 +77,7 @@ def bar_chart(
         columns.append(column)
     chart = {
         "width": width, "height": height, "plot_left": left, "plot_right": width - right,
-        "plot_top": top, "plot_bottom": top + plot_h, "plot_height": plot_h, "columns": columns, "series": series,
+        "plot_top": top, "plot_height": plot_h, "columns": columns,
         "y_ticks": [
             {"y": round(top + plot_h * (1 - i / TICKS), 2), "label": f"{y_max * i // TICKS:,}"}
             for i in range(TICKS + 1)

@@ -287,29 +287,33 @@ class UsageEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.endpoint} {self.status}"
 
-    @property
-    def status_class(self) -> str:
-        return f"{self.status // 100}xx"
 
-
-class UsageRollup(models.Model):
-    """Requests and credits per UTC day x user x key x endpoint x status class. Kept forever."""
+class Rollup(models.Model):
+    """What both rollup tables count for a UTC day, a user and a status class."""
 
     day = models.DateField()
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    key = models.ForeignKey(
-        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    endpoint = models.CharField(max_length=80)
     status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx, 4 for 4xx, 5 for 5xx.")
     requests = models.PositiveIntegerField(default=0)
     credits = models.IntegerField(default=0)
     latency_ms_total = models.FloatField(default=0)
 
     class Meta:
+        abstract = True
         ordering = ["-day"]
+
+
+class UsageRollup(Rollup):
+    """Requests and credits per UTC day x user x key x endpoint x status class. Kept forever."""
+
+    key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    endpoint = models.CharField(max_length=80)
+
+    class Meta(Rollup.Meta):
         constraints = [
             # Serves every chart query too: a user's rows for a range of days.
             models.UniqueConstraint(
@@ -339,25 +343,16 @@ class UsageRollup(models.Model):
         return f"{self.day} {self.endpoint} {self.status_class}xx: {self.requests}"
 
 
-class UsageKeyRollup(models.Model):
+class UsageKeyRollup(Rollup):
     """The same as UsageRollup without the endpoint: per UTC day x user x key x status class.
 
     Folded in the same transaction as UsageRollup; the unfiltered charts, the dashboard and
     `/api/usage?group_by=key` read these, a few rows per key and day whatever the traffic.
     """
 
-    day = models.DateField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="+")
-    status_class = models.PositiveSmallIntegerField()
-    requests = models.PositiveIntegerField(default=0)
-    credits = models.IntegerField(default=0)
-    latency_ms_total = models.FloatField(default=0)
 
-    class Meta:
-        ordering = ["-day"]
+    class Meta(Rollup.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "day", "key", "status_class"], name="usage_key_rollup_unique"

@@ -111,7 +111,7 @@ def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
     span = f"from {first:%b %-d} to {last:%b %-d}"
     requests_chart = charts.bar_chart(
         dates,
-        [charts.Series(f"{sc}xx", f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
+        [charts.Series(f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
          for sc in usage.STATUS_CLASSES],
         [f"{d:%a %b %-d}: {c.requests:,} requests ({c.by_class[2]:,} 2xx, {c.by_class[4]:,} 4xx, "
          f"{c.by_class[5]:,} 5xx)" for d, c in days.items()],
@@ -123,7 +123,7 @@ def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
     has_line = any(v is not None for v in left)
     credits_chart = charts.bar_chart(
         dates,
-        [charts.Series("Credits used", "series-credits", [days[d].credits for d in dates])],
+        [charts.Series("series-credits", [days[d].credits for d in dates])],
         [f"{d:%a %b %-d}: {c.credits:,} credits used"
          + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
          for i, (d, c) in enumerate(days.items())],
@@ -205,7 +205,7 @@ def usage_sparkline(user) -> dict:
     errors = sum(c.errors for c in days.values())
     chart = charts.bar_chart(
         list(days),
-        [charts.Series(f"{sc}xx", f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
+        [charts.Series(f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
          for sc in usage.STATUS_CLASSES],
         [f"{d:%b %-d}: {c.requests:,} requests, {c.errors:,} errors" for d, c in days.items()],
         chart_id="sparkline",

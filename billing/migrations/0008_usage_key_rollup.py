@@ -25,7 +25,10 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("day", models.DateField()),
-                ("status_class", models.PositiveSmallIntegerField()),
+                (
+                    "status_class",
+                    models.PositiveSmallIntegerField(help_text="2 for 2xx, 4 for 4xx, 5 for 5xx."),
+                ),
                 ("requests", models.PositiveIntegerField(default=0)),
                 ("credits", models.IntegerField(default=0)),
                 ("latency_ms_total", models.FloatField(default=0)),
