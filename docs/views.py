@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from apikeys.models import PRESETS, ApiKey, Scope
 from billing.models import DEFAULT_PLAN_SLUG, Plan, plan_of
@@ -47,6 +50,7 @@ PAGES = [
     Page("templates", "Template catalogue", "Reference"),
 ]
 PAGES_BY_SLUG = {page.slug: page for page in PAGES}
+_CODE_SPAN_RE = re.compile(r"`([^`]+)`")
 
 
 def page(request: HttpRequest, slug: str = "") -> HttpResponse:
@@ -69,7 +73,9 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         "examples": {name: examples.snippets(name, base_url) for name in current.examples},
         "responses": {name: examples.response_sample(name) for name in current.examples},
         "plans": Plan.objects.public(),
-        "error_codes": [(code, status, meaning) for code, (status, meaning) in ERROR_CODES.items()],
+        "error_codes": [
+            (code, status, _inline_code(meaning)) for code, (status, meaning) in ERROR_CODES.items()
+        ],
         "presets": [(label, scopes) for label, scopes in PRESETS.values()],
         "scopes": Scope.choices,
     }
@@ -80,3 +86,8 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         context["catalogue_plan"] = plan
         context["catalogue"] = Template.objects.catalogue(plan)
     return render(request, current.template, context)
+
+
+def _inline_code(text: str) -> str:
+    """The error table's Markdown `code` spans (written for the OpenAPI page) as HTML."""
+    return mark_safe(_CODE_SPAN_RE.sub(r"<code>\1</code>", escape(text)))  # noqa: S308 (escaped)
