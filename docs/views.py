@@ -14,6 +14,7 @@ from apikeys.models import PRESETS, ApiKey, Scope
 from billing.models import DEFAULT_PLAN_SLUG, Plan, plan_of
 from docs import examples
 from nanostudio.schemas import ERROR_CODES
+from studio.engines import ocr
 from studio.models import Template
 
 
@@ -78,6 +79,7 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         ],
         "presets": [(label, scopes) for label, scopes in PRESETS.values()],
         "scopes": Scope.choices,
+        "ocr_languages": ocr.languages(),
     }
     if current.slug == "templates":
         # Availability on the reader's plan, or on the plan a new account starts on.

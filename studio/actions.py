@@ -85,7 +85,7 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
             headers={"Retry-After": "60"},
         )
     if not ocr.supports(language):
-        readable = ", ".join(sorted(ocr.BUILTIN_LANGUAGES | ocr.tesseract_languages()))
+        readable = ", ".join(ocr.languages())
         raise ApiError(
             400,
             "VALIDATION_ERROR",

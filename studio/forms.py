@@ -4,6 +4,7 @@ import base64
 
 from django import forms
 
+from studio.engines import ocr
 from studio.models import Template
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -30,10 +31,7 @@ class GenerateForm(UploadForm):
 
 
 class OcrForm(UploadForm):
-    language = forms.ChoiceField(
-        choices=[("auto", "Detect automatically"), ("en", "English"), ("zh", "Chinese")],
-        initial="auto",
-    )
+    language = forms.ChoiceField(choices=lambda: ocr.languages().items(), initial="auto")
     output_format = forms.ChoiceField(
         choices=[("text", "Plain text"), ("json", "JSON with boxes")],
         initial="text",

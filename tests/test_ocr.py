@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from conftest import make_user, sample_b64, text_png
+from studio.engines import ocr
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",
@@ -59,6 +60,45 @@ def test_ocr_reads_known_sentences_with_under_5_percent_cer(api, celery_worker, 
             assert len(line["box"]) == 4
     cer = errors / characters
     print(f"OCR character error rate: {cer:.2%} over {characters} characters")
+    assert cer < 0.05
+
+
+TESSERACT_SENTENCES = [
+    ("de", "Größere Bilder kosten nicht mehr"),
+    ("fra", "Le déjeuner coûte douze euros"),
+]
+
+
+@pytest.mark.skipif(
+    not {"de", "fra"} <= ocr.tesseract_languages().keys(),
+    reason="Tesseract with German and French data is not installed "
+    "(apt-get install tesseract-ocr-deu tesseract-ocr-fra)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_tesseract_reads_other_languages_by_either_code(api, celery_worker, mint):
+    user = make_user("tesseract@example.com", plan="pro")
+    _, secret = mint(user)
+    errors = characters = 0
+    for language, sentence in TESSERACT_SENTENCES:
+        response = api(
+            "post",
+            "/api/ocr",
+            key=secret,
+            json={"image": _render(sentence), "language": language, "outputFormat": "json"},
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()["data"]
+        assert data["status"] == "succeeded", data["error"]
+        assert data["result"]["language"] == language
+        read = _normalise(data["result"]["text"])
+        errors += _distance(read, sentence)
+        characters += len(sentence)
+        [line] = data["result"]["lines"]
+        assert 0 <= line["confidence"] <= 1
+        (left, top), _, (right, bottom), _ = line["box"]
+        assert 0 <= left < right and 0 <= top < bottom
+    cer = errors / characters
+    print(f"Tesseract character error rate: {cer:.2%} over {characters} characters")
     assert cer < 0.05
 
 

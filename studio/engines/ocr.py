@@ -7,12 +7,13 @@ import functools
 import shutil
 import subprocess
 
+import pycountry
 from PIL import Image
 
 from studio.engines import EngineError, EngineResult
 
 # PP-OCRv4's recogniser reads Latin script and Chinese.
-BUILTIN_LANGUAGES = {"auto", "en", "zh", "ch"}
+BUILTIN_LANGUAGES = {"auto": "Detect automatically", "en": "English", "zh": "Chinese"}
 TESSERACT_TIMEOUT_S = 60
 
 
@@ -24,14 +25,40 @@ def available() -> bool:
     return True
 
 
-def tesseract_languages() -> set[str]:
+@functools.cache
+def _tesseract_data() -> dict[str, str]:
+    """Tesseract's installed language data: data name → (ISO 639-1 code or the data name,
+    language name). Read once per process."""
     binary = shutil.which("tesseract")
     if not binary:
-        return set()
+        return {}
     listing = subprocess.run(  # noqa: S603 - fixed arguments
         [binary, "--list-langs"], capture_output=True, text=True, timeout=10, check=False
     )
-    return {line.strip() for line in listing.stdout.splitlines()[1:] if line.strip()}
+    data = {}
+    for name in listing.stdout.splitlines()[1:]:
+        name = name.strip()
+        if name and name != "osd":  # `osd` is orientation data, not a language
+            iso = pycountry.languages.get(alpha_3=name)
+            data[name] = (getattr(iso, "alpha_2", name), iso.name if iso else name)
+    return data
+
+
+def tesseract_languages() -> dict[str, str]:
+    """Each code a client may send for Tesseract, ISO 639-1 (`de`) or Tesseract's own (`deu`,
+    `chi_sim`), → the data name."""
+    codes = {name: name for name in _tesseract_data()}
+    for name, (code, _) in _tesseract_data().items():
+        codes.setdefault(code, name)
+    return codes
+
+
+def languages() -> dict[str, str]:
+    """Every language this server reads, one code each → its name."""
+    names = dict(BUILTIN_LANGUAGES)
+    for code, name in _tesseract_data().values():
+        names.setdefault(code, name)
+    return names
 
 
 def supports(language: str) -> bool:
@@ -91,30 +118,25 @@ def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
         )  # fmt: skip
     except (subprocess.SubprocessError, OSError) as exc:
         raise EngineError(f"Tesseract failed: {exc.__class__.__name__}") from exc
-    lines: dict[tuple, dict] = {}
+    # TSV columns: level page block par line word left top width height conf text
+    words: dict[tuple, list] = {}
     for row in done.stdout.decode().splitlines()[1:]:
         cols = row.split("\t")
-        if len(cols) < 12 or not cols[11].strip() or float(cols[10]) < 0:
-            continue
-        key = (cols[2], cols[3], cols[4])  # block, paragraph, line
-        left, top, width, height = map(int, cols[6:10])
-        line = lines.setdefault(
-            key, {"words": [], "conf": [], "box": [left, top, left + width, top + height]}
+        if len(cols) == 12 and cols[11].strip() and float(cols[10]) >= 0:
+            words.setdefault((cols[2], cols[3], cols[4]), []).append(cols)
+    lines = []
+    for line in words.values():
+        boxes = [tuple(map(int, cols[6:10])) for cols in line]
+        left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+        lines.append(
+            {
+                "text": " ".join(cols[11] for cols in line),
+                "confidence": round(sum(float(cols[10]) for cols in line) / len(line) / 100, 4),
+                "box": [[left, top], [right, top], [right, bottom], [left, bottom]],
+            }
         )
-        line["words"].append(cols[11])
-        line["conf"].append(float(cols[10]) / 100)
-        box = line["box"]
-        line["box"] = [
-            min(box[0], left),
-            min(box[1], top),
-            max(box[2], left + width),
-            max(box[3], top + height),
-        ]
-    return [
-        [{"text": " ".join(line["words"]), "confidence": round(sum(line["conf"]) / len(line["conf"]), 4),
-          "box": [[line["box"][0], line["box"][1]], [line["box"][2], line["box"][1]], [line["box"][2], line["box"][3]], [line["box"][0], line["box"][3]]]}]
-        for line in lines.values()
-    ]  # fmt: skip
+    return [[line] for line in lines]
 
 
 def run(template, image: Image.Image, params: dict) -> EngineResult:
@@ -122,7 +144,7 @@ def run(template, image: Image.Image, params: dict) -> EngineResult:
     if language in BUILTIN_LANGUAGES:
         rows = _lines_rapidocr(image)
     elif language in tesseract_languages():
-        rows = _lines_tesseract(image, language)
+        rows = _lines_tesseract(image, tesseract_languages()[language])
     else:
         raise EngineError(f"No OCR engine here reads {language!r}")
     text = "\n".join(" ".join(segment["text"] for segment in row) for row in rows)
