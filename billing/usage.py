@@ -62,23 +62,48 @@ def record(request: HttpRequest, response: HttpResponse, started: float) -> None
         key = _presented_key(request)
     if key is None:
         return
+    values = {
+        "created_at": timezone.now(),
+        "user": key.user_id,
+        "key": key.pk,
+        "endpoint": endpoint_of(request)[:80],
+        "method": request.method or "",
+        "status": response.status_code,
+        "error_code": getattr(response, "error_code", ""),
+        "credits": getattr(request, "credits_charged", 0),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "ip": client_ip(request),
+        "request_id": getattr(request, "request_id", ""),
+        "job_id": getattr(request, "job_id", None),
+        "rolled_up": False,
+    }
+    sql, fields = _insert_event()
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     try:
-        UsageEvent.objects.create(
-            user_id=key.user_id,
-            key_id=key.pk,
-            endpoint=endpoint_of(request)[:80],
-            method=request.method or "",
-            status=response.status_code,
-            error_code=getattr(response, "error_code", ""),
-            credits=getattr(request, "credits_charged", 0),
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            ip=client_ip(request),
-            request_id=getattr(request, "request_id", ""),
-            job_id=getattr(request, "job_id", None),
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     except DatabaseError:
         # The request itself is done; a database that cannot take the event is logged loudly.
         logger.exception("usage event not recorded")
+
+
+@cache
+def _insert_event() -> tuple[str, list]:
+    """The event INSERT, built once from the model: `objects.create()` cost ~1.2 ms more CPU
+    per request (a model instance, the SQL compiler, RETURNING)."""
+    fields = [
+        UsageEvent._meta.get_field(name)
+        for name in ("created_at", "user", "key", "endpoint", "method", "status", "error_code",
+                     "credits", "latency_ms", "ip", "request_id", "job_id", "rolled_up")
+    ]  # fmt: skip
+    # Identifiers come from model metadata; every value is a parameter.
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(UsageEvent._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, fields
 
 
 def _presented_key(request: HttpRequest):
