@@ -5,6 +5,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from csp.middleware import CSPMiddleware as PageCSPMiddleware
 from django.http import HttpRequest, HttpResponse
 
 from nanostudio.logging import request_id_var
@@ -30,6 +31,21 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-Id"] = request_id
         return response
+
+
+# JSON is data, never a document: nothing in it may load, run or frame (as GitHub's API sends).
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class CSPMiddleware(PageCSPMiddleware):
+    """django-csp's policy on pages; a fixed one on JSON responses, which saves building the
+    page policy on every API call (~0.1 ms)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith("application/json"):
+            response.headers.setdefault("Content-Security-Policy", JSON_CSP)
+            return response
+        return super().process_response(request, response)
 
 
 # Query-string credentials: refused outright, they end up in logs, history and referrers.

@@ -19,6 +19,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("api/", api.urls),  # early: every API call resolves its URL through this list
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("apikeys.urls")),
@@ -27,7 +28,6 @@ urlpatterns = [
     path("", include("docs.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", api.urls),
     # The view answers 404 unless DEBUG is on: it only exists for local development.
     path("dev/mailbox/", account_views.dev_mailbox, name="dev_mailbox"),
     path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain")),

@@ -63,6 +63,14 @@ def test_responses_carry_a_csp_without_inline_or_eval_scripts(client, db):
     assert response["X-Request-Id"].startswith("req_")
 
 
+def test_json_responses_carry_a_csp_that_allows_nothing(client, db):
+    response = client.get("/healthz")
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    # The API's HTML docs page keeps the page policy.
+    assert "script-src 'self'" in client.get("/api/docs")["Content-Security-Policy"]
+
+
 def test_no_template_has_an_inline_script():
     from pathlib import Path
 
