@@ -1,0 +1,39 @@
+"""The floor under `/api/user/profile`, for `make bench`: the bare view plus only the work that
+every metered API call must do — look the key up (one query), take the rate-limit step (one
+Redis call) and record the usage event (one insert) — with our own functions for each, but
+without the API framework around them. Served beside the real app, it shows how much of the
+profile's cost is ours to cut and how much is the machine's price for three round trips."""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanostudio.settings")
+
+from django.conf import settings
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+application = get_wsgi_application()
+settings.ROOT_URLCONF = __name__
+
+
+def floor(request: HttpRequest) -> JsonResponse:
+    from apikeys.auth import credentials_from
+    from apikeys.models import ApiKey
+    from billing import ratelimit, usage
+
+    started = time.perf_counter()
+    key = ApiKey.objects.authenticate(credentials_from(request))
+    ratelimit.check(f"key:{key.pk}", 10_000_000, 10_000_000)
+    request.api_key = key  # type: ignore[attr-defined]
+    response = JsonResponse({"status": "ok"})
+    usage.record(request, response, started)
+    return response
+
+
+from nanostudio.urls import urlpatterns as app_urlpatterns  # noqa: E402
+
+urlpatterns = [path("floor", floor), *app_urlpatterns]
