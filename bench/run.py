@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,6 +300,34 @@ def section_billing() -> None:
     )
 
 
+def _submit_round_trips(secret: str, body: dict) -> tuple[int, int]:
+    """SQL statements and Redis round trips (commands sent) that one async submit makes."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from redis.connection import AbstractConnection
+
+    client = Client(
+        headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}", "Prefer": "respond-async"}
+    )
+    submit = partial(client.post, "/api/generate", body, content_type="application/json")
+    submit()  # warm: connections, prepared statements, the queue's declaration
+    sent = []
+    send = AbstractConnection.send_packed_command
+
+    def counting_send(self, command, *args, **kwargs):  # a pipeline is one send
+        sent.append(command)
+        return send(self, command, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = counting_send
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert submit().status_code == 202
+    finally:
+        AbstractConnection.send_packed_command = send
+    return len(queries), len(sent)
+
+
 def section_jobs() -> None:
     """Async submits against the bare view; submit-to-done latency; sync waiters held."""
     import base64
@@ -325,13 +354,20 @@ def section_jobs() -> None:
         f"wrk.body = [[{json.dumps(body)}]]\n"
     )
     headers = {"Authorization": f"Bearer {secret}", "Prefer": "respond-async"}
+    sql, redis_calls = _submit_round_trips(secret, body)
+    trips = sql + redis_calls
+    record(f"jobs: round trips per async submit ({sql} SQL + {redis_calls} Redis)", trips)
     # As the Procfile runs it: a worker takes no more connections than it has threads.
-    with gunicorn(threads=32, worker_connections=32) as base:
+    with gunicorn(threads=32, worker_connections=32, app="bench.floor:application") as base:
         bare = wrk(f"{base}/healthz", {}, seconds=6)
+        floor = wrk(f"{base}/floor/round-trips/{trips}", {}, seconds=6)
         submit = wrk(f"{base}/api/generate", headers, seconds=6, script=str(script))
         record("jobs: bare JSON view req/s", bare["rps"])
+        record(f"jobs: floor req/s, bare + {trips} SELECT 1 round trips", floor["rps"])
         record("jobs: async submit req/s (Prefer: respond-async)", submit["rps"])
         record("jobs: async submit / bare throughput", submit["rps"] / bare["rps"])
+        record("jobs: floor / bare throughput", floor["rps"] / bare["rps"])
+        record("jobs: async submit / floor throughput", submit["rps"] / floor["rps"])
         record("jobs: async submit non-2xx responses", submit["non_2xx"])
 
         # The load above queued jobs with no worker running: clear them, so the latency
