@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_user, sample_png, screenshot
+from conftest import make_user, sample_png, screenshot, text_png
+from studio.engines import ocr
 from tests.test_browser_keys import _log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,3 +28,22 @@ def test_run_a_template_in_the_studio_and_see_the_result(page, celery_worker, tm
     page.get_by_role("link", name="All jobs").click()
     page.get_by_role("link", name="Pencil Sketch").wait_for()
     screenshot(page, "jobs")
+
+
+@pytest.mark.skipif(
+    "de" not in ocr.tesseract_languages(),
+    reason="Tesseract with German data is not installed (apt-get install tesseract-ocr-deu)",
+)
+def test_read_german_text_in_the_studio(page, celery_worker, tmp_path):
+    make_user("ocr-browser@example.com", plan="pro")
+    upload = tmp_path / "letter.png"
+    upload.write_bytes(text_png("Größere Bilder kosten nicht mehr"))
+    _log_in(page, email="ocr-browser@example.com")
+    page.goto("/studio/?tab=ocr")
+    page.get_by_label("Image with text").set_input_files(str(upload))
+    page.get_by_label("Language").select_option(label="German")
+    screenshot(page, "studio-ocr")
+    page.get_by_role("button", name="Read text · 1 credit").click()
+    page.locator("#job-status-badge", has_text="Succeeded").wait_for(timeout=60_000)
+    assert page.locator("#ocr-text").inner_text().strip() == "Größere Bilder kosten nicht mehr"
+    screenshot(page, "studio-ocr-result")
