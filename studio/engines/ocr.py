@@ -26,7 +26,7 @@ def available() -> bool:
 
 
 @functools.cache
-def _tesseract_data() -> dict[str, str]:
+def _tesseract_data() -> dict[str, tuple[str, str]]:
     """Tesseract's installed language data: data name → (ISO 639-1 code or the data name,
     language name). Read once per process."""
     binary = shutil.which("tesseract")
