@@ -89,8 +89,9 @@ def record(request: HttpRequest, response: HttpResponse, started: float) -> None
 
 @cache
 def _insert_event() -> tuple[str, list]:
-    """The event INSERT, built once from the model: `objects.create()` cost ~1.2 ms more CPU
-    per request (a model instance, the SQL compiler, RETURNING)."""
+    """The event INSERT, built once from the model: `objects.create()` took ~1.2 ms more of the
+    web process's CPU per request on the bench VM (a model instance, the SQL compiler,
+    RETURNING)."""
     fields = [
         UsageEvent._meta.get_field(name)
         for name in ("created_at", "user", "key", "endpoint", "method", "status", "error_code",
