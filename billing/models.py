@@ -243,8 +243,9 @@ class UpgradeRequest(models.Model):
 class UsageEvent(models.Model):
     """One /api request made with a key (success or error). Kept USAGE_RETENTION_DAYS.
 
-    Charts never read these: `billing.usage.roll_up` folds them into UsageRollup rows and sets
-    `rolled_up`, in the same transaction, so each event is counted exactly once.
+    `billing.usage.roll_up` folds them into the rollups and sets `rolled_up`, in the same
+    transaction, so each event is counted exactly once; charts read the rollups plus the few
+    events not rolled up yet.
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -79,7 +79,7 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         ],
         "presets": [(label, scopes) for label, scopes in PRESETS.values()],
         "scopes": Scope.choices,
-        "ocr_languages": ocr.languages(),
+        "ocr_languages": ocr.languages,  # called by the template, on the OCR page only
     }
     if current.slug == "templates":
         # Availability on the reader's plan, or on the plan a new account starts on.

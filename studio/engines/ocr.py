@@ -44,6 +44,7 @@ def _tesseract_data() -> dict[str, tuple[str, str]]:
     return data
 
 
+@functools.cache
 def tesseract_languages() -> dict[str, str]:
     """Each code a client may send for Tesseract, ISO 639-1 (`de`) or Tesseract's own (`deu`,
     `chi_sim`), → the data name."""
@@ -53,6 +54,7 @@ def tesseract_languages() -> dict[str, str]:
     return codes
 
 
+@functools.cache
 def languages() -> dict[str, str]:
     """Every language this server reads, one code each → its name."""
     names = dict(BUILTIN_LANGUAGES)
@@ -141,10 +143,11 @@ def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
 
 def run(template, image: Image.Image, params: dict) -> EngineResult:
     language = params.get("language", "auto")
+    tesseract_data = tesseract_languages().get(language)
     if language in BUILTIN_LANGUAGES:
         rows = _lines_rapidocr(image)
-    elif language in tesseract_languages():
-        rows = _lines_tesseract(image, tesseract_languages()[language])
+    elif tesseract_data:
+        rows = _lines_tesseract(image, tesseract_data)
     else:
         raise EngineError(f"No OCR engine here reads {language!r}")
     text = "\n".join(" ".join(segment["text"] for segment in row) for row in rows)
