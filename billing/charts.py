@@ -1,5 +1,5 @@
-"""Geometry for the usage charts: the server lays out SVG bars and lines, so a chart costs no
-script, works without JavaScript and is drawn with the page (`templates/billing/_chart.html`)."""
+"""The usage charts: the server lays out and draws SVG bars and lines (`bar_chart(...)["svg"]`),
+so a chart costs no script, works without JavaScript and arrives with the page."""
 
 from __future__ import annotations
 
