@@ -38,7 +38,7 @@ class JobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Retry selected failed jobs (charges the credits again)")
+    @admin.action(description="Retry selected failed jobs (not charged again)")
     def retry(self, request, queryset) -> None:
         from studio.tasks import run_job
 

@@ -22,6 +22,13 @@ from studio.tasks import sweep_jobs
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _wait_until_final(job_id, seconds: float = 60) -> Job:
+    deadline = time.monotonic() + seconds
+    while not (job := Job.objects.get(pk=job_id)).is_final and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return job
+
+
 def _output(api, secret, data) -> Image.Image:
     response = api("get", data["output_url"], key=secret)
     assert response.status_code == 200
@@ -159,12 +166,9 @@ def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transact
     worker = start_worker(worker_env({"JOB_STALE_RUNNING_S": "0"}))
     try:
         sweep_jobs()
-        deadline = time.monotonic() + 60
-        while not Job.objects.get(pk=job_id).is_final and time.monotonic() < deadline:
-            time.sleep(0.1)
+        job = _wait_until_final(job_id)
     finally:
         stop_worker(worker)
-    job = Job.objects.get(pk=job_id)
     assert job.status in ("succeeded", "failed")
     assert job.attempts >= 2
     balance = CreditBalance.objects.get(user=user)
@@ -172,3 +176,44 @@ def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transact
         assert (not balance.allowance and not balance.topup) or job.ledger_entries.filter(
             kind="refund"
         ).exists()
+
+
+def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
+    admin_client, celery_worker, alice
+):
+    """A template is broken, its job fails and is refunded; the admin fixes the template and
+    retries the job (not charged again: the customer was not at fault), then refunds a job
+    that succeeded."""
+    from django.urls import reverse
+
+    from studio import actions
+
+    broken = Template.objects.create(name="Broken", type="filters", parameters={"op": "nope"})
+    failed = actions.submit_generate(alice, None, image=sample_b64(), template=broken, params={})
+    assert _wait_until_final(failed.pk).status == "failed"
+    fine = Template.objects.get(name="Sepia")
+    done = actions.submit_generate(alice, None, image=sample_b64(), template=fine, params={})
+    assert _wait_until_final(done.pk).status == "succeeded"
+    assert CreditBalance.objects.get(user=alice).total == 49  # the failed one was refunded
+
+    broken.parameters = fine.parameters
+    broken.save()
+    changelist = reverse("admin:studio_job_changelist")
+    page = admin_client.get(changelist).content.decode()
+    assert "Retry selected failed jobs (not charged again)" in page
+    response = admin_client.post(
+        changelist, {"action": "retry", "_selected_action": [failed.pk, done.pk]}, follow=True
+    )
+    assert "Re-queued 1 job(s)" in response.content.decode()  # only the failed one
+    retried = _wait_until_final(failed.pk)
+    assert (retried.status, retried.attempts, retried.error_code) == ("succeeded", 1, "")
+    assert retried.output_file
+    assert CreditBalance.objects.get(user=alice).total == 49
+
+    response = admin_client.post(
+        changelist, {"action": "refund", "_selected_action": [done.pk, failed.pk]}, follow=True
+    )
+    # The retried job's debit was refunded when it first failed: only `done` has one left.
+    assert "Refunded 1 job(s)" in response.content.decode()
+    assert CreditBalance.objects.get(user=alice).total == 50
+    assert done.ledger_entries.filter(kind="refund").count() == 1
