@@ -217,3 +217,37 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     assert "Refunded 1 job(s)" in response.content.decode()
     assert CreditBalance.objects.get(user=alice).total == 50
     assert done.ledger_entries.filter(kind="refund").count() == 1
+
+
+def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, settings):
+    """Beat's sweeper: a queued job whose message was lost runs after all; a job stuck running
+    that has used its 3 attempts is failed and refunded."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from nanostudio.celery import app
+    from studio import actions
+
+    sepia = Template.objects.get(name="Sepia")
+    app.control.purge()  # whatever earlier tests left in the queue
+    lost, stuck = (
+        actions.submit_generate(alice, None, image=sample_b64(), template=sepia, params={})
+        for _ in range(2)
+    )
+    assert app.control.purge() == 2  # no worker was running: both messages are gone
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Job.objects.filter(pk=lost.pk).update(created_at=an_hour_ago)
+    Job.objects.filter(pk=stuck.pk).update(
+        status="running", attempts=settings.JOB_MAX_ATTEMPTS, started_at=an_hour_ago
+    )
+    assert CreditBalance.objects.get(user=alice).total == 48
+    worker = start_worker(worker_env())
+    try:
+        assert sweep_jobs() == {"requeued": 1}
+        assert _wait_until_final(lost.pk).status == "succeeded"
+    finally:
+        stop_worker(worker)
+    stuck = Job.objects.get(pk=stuck.pk)
+    assert (stuck.status, stuck.error_code) == ("failed", "WORKER_LOST")
+    assert CreditBalance.objects.get(user=alice).total == 49  # the stuck job's credit is back
