@@ -257,8 +257,11 @@ CONTENT_SECURITY_POLICY = {
 
 JOB_WAIT_S = env_int("JOB_WAIT_S", 30)  # how long POST /api/generate and /api/ocr wait
 JOB_MAX_ATTEMPTS = 3
-# A job "running" this long has lost its worker (the task's hard limit is 75 s).
-JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", 105)
+# A job still running after this is stopped, failed (TIMEOUT) and refunded; the worker process
+# is killed 15 s later if the engine does not stop.
+JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 60)
+# A job "running" this long has lost its worker: it must be above the time limit + 15 s.
+JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", JOB_TIME_LIMIT_S + 45)
 JOB_OUTPUT_RETENTION_DAYS = env_int("JOB_OUTPUT_RETENTION_DAYS", 7)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 25_000_000)
 UPSTREAM_IMAGES_URL = env_str("UPSTREAM_IMAGES_URL")

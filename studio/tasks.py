@@ -16,8 +16,6 @@ from studio import engines, storage
 from studio.models import Job
 
 logger = logging.getLogger("nanostudio.jobs")
-JOB_SOFT_TIME_LIMIT_S = 60
-JOB_TIME_LIMIT_S = 75  # JOB_STALE_RUNNING_S (settings) must stay above this
 
 
 def fail(job: Job, code: str, message: str) -> None:
@@ -48,8 +46,8 @@ def claim(job_id: str) -> Job | None:
 @shared_task(
     name="studio.run_job",
     acks_late=True,
-    soft_time_limit=JOB_SOFT_TIME_LIMIT_S,
-    time_limit=JOB_TIME_LIMIT_S,
+    soft_time_limit=settings.JOB_TIME_LIMIT_S,
+    time_limit=settings.JOB_TIME_LIMIT_S + 15,
 )
 def run_job(job_id: str) -> None:
     job = claim(job_id)
@@ -61,7 +59,7 @@ def run_job(job_id: str) -> None:
         result = engine.run(job.template, image, job.params)
         output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
     except SoftTimeLimitExceeded:
-        fail(job, "TIMEOUT", f"The job did not finish within {JOB_SOFT_TIME_LIMIT_S} s.")
+        fail(job, "TIMEOUT", f"The job did not finish within {settings.JOB_TIME_LIMIT_S} s.")
         return
     except engines.EngineError as exc:
         fail(job, "ENGINE_ERROR", str(exc))

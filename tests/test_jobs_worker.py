@@ -131,6 +131,46 @@ def test_upstream_templates_and_prompts_through_a_real_http_server(
     assert CreditBalance.objects.get(user=alice).total == 48
 
 
+class _SlowImageModel(BaseHTTPRequestHandler):
+    """An upstream model that takes longer than the job's time limit to answer."""
+
+    def do_POST(self):
+        time.sleep(4)
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_job_over_its_time_limit_fails_with_timeout_and_is_refunded(
+    api, alice, alice_key, settings, monkeypatch, transactional_db
+):
+    from studio.tasks import run_job
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowImageModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    settings.UPSTREAM_IMAGES_URL = url
+    # Celery sends the limits with the message, so the submitting process sets them: here, as
+    # JOB_TIME_LIMIT_S=1 in the environment would have at startup.
+    monkeypatch.setattr(run_job, "soft_time_limit", 1)
+    monkeypatch.setattr(run_job, "time_limit", 16)
+    worker = start_worker(worker_env({"UPSTREAM_IMAGES_URL": url, "JOB_TIME_LIMIT_S": "1"}))
+    try:
+        response = api(
+            "post", "/api/generate", key=alice_key[1], json={"prompt": "a slow cat"},
+            headers={"Prefer": "respond-async"},
+        )  # fmt: skip
+        job = _wait_until_final(response.json()["data"]["id"])
+    finally:
+        stop_worker(worker)
+        server.shutdown()
+    assert (job.status, job.error_code) == ("failed", "TIMEOUT"), job.error_message
+    assert job.error_message == "The job did not finish within 1 s."
+    assert CreditBalance.objects.get(user=alice).total == 50
+
+
 def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transactional_db, settings):
     user = make_user("kill@example.com", plan="enterprise")
     _, secret = mint(user)
