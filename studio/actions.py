@@ -98,7 +98,7 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
 
 
 def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
-    from studio.tasks import run_job
+    from studio.tasks import enqueue
 
     job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)
     # File I/O before the transaction, so that the locked part below stays short.
@@ -125,7 +125,7 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
                     {"limit": plan.max_concurrent_jobs},
                     headers={"Retry-After": "5"},
                 )
-            transaction.on_commit(lambda: run_job.delay(str(job.pk)))
+            transaction.on_commit(lambda: enqueue(job.pk))
     except BaseException:
         storage.delete_job_files(job.pk)
         raise

@@ -40,7 +40,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected failed jobs (not charged again)")
     def retry(self, request, queryset) -> None:
-        from studio.tasks import run_job
+        from studio.tasks import enqueue
 
         retried = 0
         for job in queryset.filter(status=Job.Status.FAILED):
@@ -55,7 +55,7 @@ class JobAdmin(admin.ModelAdmin):
                     finished_at=None,
                 ):
                     continue
-                transaction.on_commit(lambda job_id=str(job.pk): run_job.delay(job_id))
+                transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
             retried += 1
         self.message_user(
             request, f"Re-queued {retried} job(s). Retries are not charged again.", messages.SUCCESS

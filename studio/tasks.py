@@ -43,12 +43,14 @@ def claim(job_id: str) -> Job | None:
     return job
 
 
-@shared_task(
-    name="studio.run_job",
-    acks_late=True,
-    soft_time_limit=settings.JOB_TIME_LIMIT_S,
-    time_limit=settings.JOB_TIME_LIMIT_S + 15,
-)
+def enqueue(job_id) -> None:
+    """Send a job to the workers. Celery carries the time limit in the message, so it is read
+    from settings here, as the job is sent."""
+    limit = settings.JOB_TIME_LIMIT_S
+    run_job.apply_async((str(job_id),), soft_time_limit=limit, time_limit=limit + 15)
+
+
+@shared_task(name="studio.run_job", acks_late=True)
 def run_job(job_id: str) -> None:
     job = claim(job_id)
     if job is None:
@@ -79,7 +81,7 @@ def sweep_jobs() -> dict:
     for job_id in Job.objects.filter(
         status=Job.Status.QUEUED, created_at__lt=now - timedelta(seconds=60)
     ).values_list("pk", flat=True)[:500]:
-        run_job.delay(str(job_id))
+        enqueue(job_id)
         requeued += 1
     stuck = Job.objects.filter(
         status=Job.Status.RUNNING,
@@ -89,7 +91,7 @@ def sweep_jobs() -> dict:
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             fail(job, "WORKER_LOST", "The worker running this job stopped.")
         else:
-            run_job.delay(str(job.pk))  # claim() accepts a stale running job
+            enqueue(job.pk)  # claim() accepts a stale running job
             requeued += 1
     return {"requeued": requeued}
 

@@ -44,13 +44,15 @@ def notify_done(job_id) -> None:
 def wait_for(job: Job, timeout_s: float) -> Job:
     if job.is_final or timeout_s <= 0:
         return job
-    if settings.REDIS_URL:
-        connection.close()  # give the connection back for the wait
-        _redis().blpop([_done_key(job.pk)], timeout=timeout_s)
-        close_old_connections()
-        job.refresh_from_db()
-        return job
     deadline = time.monotonic() + timeout_s
+    if settings.REDIS_URL:
+        # A notice can be stale (a job retried after it ended once): wait again if not final.
+        while not job.is_final and (left := deadline - time.monotonic()) > 0:
+            connection.close()  # give the connection back for the wait
+            _redis().blpop([_done_key(job.pk)], timeout=left)
+            close_old_connections()
+            job.refresh_from_db()
+        return job
     while not job.is_final and time.monotonic() < deadline:
         time.sleep(POLL_S)
         job.refresh_from_db()

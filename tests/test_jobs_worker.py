@@ -144,18 +144,13 @@ class _SlowImageModel(BaseHTTPRequestHandler):
 
 
 def test_a_job_over_its_time_limit_fails_with_timeout_and_is_refunded(
-    api, alice, alice_key, settings, monkeypatch, transactional_db
+    api, alice, alice_key, settings, transactional_db
 ):
-    from studio.tasks import run_job
-
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowImageModel)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     settings.UPSTREAM_IMAGES_URL = url
-    # Celery sends the limits with the message, so the submitting process sets them: here, as
-    # JOB_TIME_LIMIT_S=1 in the environment would have at startup.
-    monkeypatch.setattr(run_job, "soft_time_limit", 1)
-    monkeypatch.setattr(run_job, "time_limit", 16)
+    settings.JOB_TIME_LIMIT_S = 1  # the job carries it; the worker's setting words the error
     worker = start_worker(worker_env({"UPSTREAM_IMAGES_URL": url, "JOB_TIME_LIMIT_S": "1"}))
     try:
         response = api(
@@ -219,21 +214,32 @@ def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transact
 
 
 def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
-    admin_client, celery_worker, alice
+    admin_client, api, alice, alice_key, transactional_db
 ):
-    """A template is broken, its job fails and is refunded; the admin fixes the template and
-    retries the job (not charged again: the customer was not at fault), then refunds a job
+    """A template is broken and its job fails (and is refunded). The admin fixes the template
+    and retries the job, free of charge; the client re-sending its request with the same
+    Idempotency-Key waits for the new run, not the old failure. Then the admin refunds a job
     that succeeded."""
     from django.urls import reverse
 
-    from studio import actions
-
     broken = Template.objects.create(name="Broken", type="filters", parameters={"op": "nope"})
-    failed = actions.submit_generate(alice, None, image=sample_b64(), template=broken, params={})
-    assert _wait_until_final(failed.pk).status == "failed"
     fine = Template.objects.get(name="Sepia")
-    done = actions.submit_generate(alice, None, image=sample_b64(), template=fine, params={})
-    assert _wait_until_final(done.pk).status == "succeeded"
+    request = {"image": sample_b64(), "template": "Broken", "templateType": "filters"}
+    order = {"Idempotency-Key": "order-42"}
+    worker = start_worker(worker_env())
+    try:
+        failed = api(
+            "post", "/api/generate", key=alice_key[1], json=request,
+            headers={**order, "Prefer": "respond-async"},
+        ).json()["data"]  # fmt: skip
+        assert _wait_until_final(failed["id"]).error_code == "ENGINE_ERROR"
+        done = api(
+            "post", "/api/generate", key=alice_key[1],
+            json={**request, "template": fine.name},
+        ).json()["data"]  # fmt: skip
+        assert done["status"] == "succeeded"
+    finally:
+        stop_worker(worker)
     assert CreditBalance.objects.get(user=alice).total == 49  # the failed one was refunded
 
     broken.parameters = fine.parameters
@@ -242,21 +248,30 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     page = admin_client.get(changelist).content.decode()
     assert "Retry selected failed jobs (not charged again)" in page
     response = admin_client.post(
-        changelist, {"action": "retry", "_selected_action": [failed.pk, done.pk]}, follow=True
-    )
+        changelist, {"action": "retry", "_selected_action": [failed["id"], done["id"]]},
+        follow=True,
+    )  # fmt: skip
     assert "Re-queued 1 job(s)" in response.content.decode()  # only the failed one
-    retried = _wait_until_final(failed.pk)
-    assert (retried.status, retried.attempts, retried.error_code) == ("succeeded", 1, "")
-    assert retried.output_file
+    assert Job.objects.get(pk=failed["id"]).status == "queued"
+    worker = start_worker(worker_env())  # boots while the client below already waits
+    try:
+        again = api("post", "/api/generate", key=alice_key[1], json=request, headers=order)
+    finally:
+        stop_worker(worker)
+    assert again.status_code == 200, again.content
+    retried = again.json()["data"]
+    assert (retried["id"], retried["status"], retried["attempts"]) == (failed["id"], "succeeded", 1)
+    assert retried["error"] is None and retried["output_url"]
     assert CreditBalance.objects.get(user=alice).total == 49
 
     response = admin_client.post(
-        changelist, {"action": "refund", "_selected_action": [done.pk, failed.pk]}, follow=True
-    )
+        changelist, {"action": "refund", "_selected_action": [done["id"], failed["id"]]},
+        follow=True,
+    )  # fmt: skip
     # The retried job's debit was refunded when it first failed: only `done` has one left.
     assert "Refunded 1 job(s)" in response.content.decode()
     assert CreditBalance.objects.get(user=alice).total == 50
-    assert done.ledger_entries.filter(kind="refund").count() == 1
+    assert Job.objects.get(pk=done["id"]).ledger_entries.filter(kind="refund").count() == 1
 
 
 def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, settings):
