@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -96,17 +97,25 @@ class _FakeImageModel(BaseHTTPRequestHandler):
         pass
 
 
-def test_upstream_templates_and_prompts_through_a_real_http_server(
-    api, alice, alice_key, settings, transactional_db
-):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeImageModel)
+@contextmanager
+def _upstream(handler: type[BaseHTTPRequestHandler], settings, **worker_settings: str):
+    """A real HTTP server as the upstream model, and a worker configured for it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     settings.UPSTREAM_IMAGES_URL = url
-    worker = start_worker(
-        worker_env({"UPSTREAM_IMAGES_URL": url, "UPSTREAM_API_KEY": "upstream-test-key"})
-    )
+    worker = start_worker(worker_env({"UPSTREAM_IMAGES_URL": url, **worker_settings}))
     try:
+        yield
+    finally:
+        stop_worker(worker)
+        server.shutdown()
+
+
+def test_upstream_templates_and_prompts_through_a_real_http_server(
+    api, alice, alice_key, settings, transactional_db
+):
+    with _upstream(_FakeImageModel, settings, UPSTREAM_API_KEY="upstream-test-key"):
         _, secret = alice_key
         response = api(
             "post",
@@ -122,9 +131,6 @@ def test_upstream_templates_and_prompts_through_a_real_http_server(
             "post", "/api/generate", key=secret, json={"prompt": "a cute cat", "size": "512x512"}
         )
         assert response.json()["data"]["status"] == "succeeded"
-    finally:
-        stop_worker(worker)
-        server.shutdown()
     paths = [line.split()[0] for line in _FakeImageModel.requests]
     assert paths == ["/v1/images/edits", "/v1/images/generations"]
     assert all("Bearer upstream-test-key" in line for line in _FakeImageModel.requests)
@@ -146,21 +152,13 @@ class _SlowImageModel(BaseHTTPRequestHandler):
 def test_a_job_over_its_time_limit_fails_with_timeout_and_is_refunded(
     api, alice, alice_key, settings, transactional_db
 ):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowImageModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    settings.UPSTREAM_IMAGES_URL = url
     settings.JOB_TIME_LIMIT_S = 1  # the job carries it; the worker's setting words the error
-    worker = start_worker(worker_env({"UPSTREAM_IMAGES_URL": url, "JOB_TIME_LIMIT_S": "1"}))
-    try:
+    with _upstream(_SlowImageModel, settings, JOB_TIME_LIMIT_S="1"):
         response = api(
             "post", "/api/generate", key=alice_key[1], json={"prompt": "a slow cat"},
             headers={"Prefer": "respond-async"},
         )  # fmt: skip
         job = _wait_until_final(response.json()["data"]["id"])
-    finally:
-        stop_worker(worker)
-        server.shutdown()
     assert (job.status, job.error_code) == ("failed", "TIMEOUT"), job.error_message
     assert job.error_message == "The job did not finish within 1 s."
     assert CreditBalance.objects.get(user=alice).total == 50
