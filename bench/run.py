@@ -171,6 +171,32 @@ def wrk(
     }
 
 
+def interleaved(
+    loads: list[tuple[str, dict[str, str], str | None]],
+    rounds: int = 3,
+    seconds: int = 8,
+    after: Callable[[], object] | None = None,
+) -> list[dict]:
+    """wrk each (url, headers, script) in turn, `rounds` times over, so that drift on this
+    shared machine hits every load alike. Per load: medians, and the non-2xx count summed.
+    `after` runs after each load."""
+    runs = []
+    for _ in range(rounds):
+        for url, headers, script in loads:
+            runs.append(wrk(url, headers, seconds=seconds, script=script))
+            if after:
+                after()
+    per_load = [runs[i :: len(loads)] for i in range(len(loads))]
+    return [
+        {
+            name: sum(run[name] for run in load) if name == "non_2xx"
+            else statistics.median(run[name] for run in load)
+            for name in load[0]
+        }
+        for load in per_load
+    ]  # fmt: skip
+
+
 def server_timings(url: str, headers: dict[str, str], count: int) -> dict[str, list[float]]:
     """Step durations the server measured itself (`Server-Timing`) over `count` requests."""
     import requests
@@ -224,11 +250,9 @@ def section_auth() -> None:
     with gunicorn(app="bench.floor:application") as base:
         timings = server_timings(f"{base}/api/user/profile", key_header, 3000)
         paths = ["/healthz", "/floor/unrecorded", "/floor", "/api/user/profile"]
-        rounds = [[wrk(f"{base}{path}", key_header) for path in paths] for _ in range(3)]
-    bare, unrecorded, floor, profile = (
-        {name: statistics.median(run[i][name] for run in rounds) for name in rounds[0][i]}
-        for i in range(len(paths))
-    )
+        bare, unrecorded, floor, profile = interleaved(
+            [(f"{base}{path}", key_header, None) for path in paths]
+        )
     record(
         "http: auth median from Server-Timing (3000 requests)",
         statistics.median(timings["auth"]),
@@ -244,7 +268,7 @@ def section_auth() -> None:
     record("http: profile / floor throughput", profile["rps"] / floor["rps"])
     record("http: bare median latency", bare["p50_ms"], "ms")
     record("http: profile median latency", profile["p50_ms"], "ms")
-    record("http: non-2xx responses", sum(run[i]["non_2xx"] for run in rounds for i in range(1, 4)))
+    record("http: non-2xx responses", sum(run["non_2xx"] for run in (unrecorded, floor, profile)))
 
 
 def _refused(auth, request) -> None:
@@ -395,23 +419,16 @@ def section_jobs() -> None:
 
     # As the Procfile runs it: a worker takes no more connections than it has threads.
     with gunicorn(threads=32, worker_connections=32, app="bench.floor:application") as base:
-        loads = [
-            (f"{base}/healthz", {}, None),
-            (f"{base}/floor/round-trips/{trips}", {}, None),
-            (f"{base}/floor/submit-replay", {}, None),
-            (f"{base}/floor/submit-replay/lean", {}, None),
-            (f"{base}/api/generate", {"Prefer": "respond-async"}, str(script)),
-        ]
-        rounds = []
-        for _ in range(3):
-            runs = []
-            for url, headers, lua in loads:
-                runs.append(wrk(url, headers, seconds=6, script=lua))
-                clear_queue()
-            rounds.append(runs)
-        bare, floor, replay, lean, submit = (
-            {name: statistics.median(run[i][name] for run in rounds) for name in rounds[0][i]}
-            for i in range(len(loads))
+        bare, floor, replay, lean, submit = interleaved(
+            [
+                (f"{base}/healthz", {}, None),
+                (f"{base}/floor/round-trips/{trips}", {}, None),
+                (f"{base}/floor/submit-replay", {}, None),
+                (f"{base}/floor/submit-replay/lean", {}, None),
+                (f"{base}/api/generate", {"Prefer": "respond-async"}, str(script)),
+            ],
+            seconds=6,
+            after=clear_queue,
         )
         record("jobs: bare JSON view req/s (median of 3 interleaved rounds)", bare["rps"])
         record(f"jobs: floor req/s, bare + {trips} SELECT 1 round trips", floor["rps"])
@@ -425,7 +442,7 @@ def section_jobs() -> None:
         record("jobs: async submit / replay floor throughput", submit["rps"] / replay["rps"])
         record(
             "jobs: non-2xx responses (replays, submit)",
-            sum(run[i]["non_2xx"] for run in rounds for i in (2, 3, 4)),
+            sum(run["non_2xx"] for run in (replay, lean, submit)),
         )
 
         worker = start_worker({**os.environ, **ENV}, "--concurrency", "2")
