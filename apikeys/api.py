@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
@@ -77,7 +78,17 @@ class KeyUpdateIn(Schema):
 
 
 def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
-    return get_object_or_404(ApiKey, pk=key_id, user=request.user)
+    """The owner's key, if the calling key may manage it (its scopes are a subset)."""
+    key = get_object_or_404(ApiKey, pk=key_id, user=request.user)
+    beyond = key.scopes_beyond(request.auth)
+    if beyond:
+        raise ApiError(
+            403,
+            "INSUFFICIENT_PERMISSIONS",
+            "This key can only manage keys whose scopes it holds itself.",
+            {"required_scope": " ".join(beyond)},
+        )
+    return key
 
 
 def _name_taken(taken: KeyNameTaken) -> ApiError:
@@ -86,11 +97,12 @@ def _name_taken(taken: KeyNameTaken) -> ApiError:
 
 @router.get("", response={200: envelope(KeyListOut), **errors(403)})
 def list_keys(request: ApiRequest, include_revoked: bool = False):
-    """Your keys, newest first (secrets are never shown again)."""
+    """Your keys that this key may manage (scopes a subset of its own), newest first.
+    Secrets are never shown again."""
     keys = ApiKey.objects.filter(user=request.user)
     if not include_revoked:
         keys = keys.exclude(status=ApiKey.Status.REVOKED)
-    return ok({"keys": list(keys)})
+    return ok({"keys": [key for key in keys if not key.scopes_beyond(request.auth)]})
 
 
 @router.post("", response={201: envelope(KeyWithSecretOut), **errors(400, 403)})
@@ -137,17 +149,24 @@ def get_key(request: ApiRequest, key_id: int):
 
 @router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(400, 403, 404)})
 def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
-    """Rename, or disable (`enabled: false`, reversible) and re-enable a key."""
+    """Rename, or disable (`enabled: false`, reversible) and re-enable a key. A key disabled
+    on the API Keys page can only be re-enabled there, by its owner."""
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
         raise ApiError(400, "VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
-    if payload.name is not None and payload.name.strip() != key.name:
-        try:
-            key.rename(payload.name.strip())
-        except KeyNameTaken as taken:
-            raise _name_taken(taken) from None
-    if payload.enabled is not None:
-        key.set_enabled(payload.enabled)
+    with transaction.atomic():  # a refused part undoes the rest: all or nothing
+        if payload.name is not None and payload.name.strip() != key.name:
+            try:
+                key.rename(payload.name.strip())
+            except KeyNameTaken as taken:
+                raise _name_taken(taken) from None
+        if payload.enabled is not None and not key.set_enabled(payload.enabled, by_key=True):
+            raise ApiError(
+                403,
+                "INSUFFICIENT_PERMISSIONS",
+                "This key was disabled by its owner; only they can enable it on the API Keys page.",
+                {"disabled_by": "owner"},
+            )
     return ok(key)
 
 

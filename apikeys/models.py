@@ -206,6 +206,9 @@ class ApiKey(models.Model):
     )
     previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
     rolled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who disabled it: a key disabled by its owner (page or admin) can only be re-enabled by
+    # its owner, never by another key (SPEC §3, "Managing keys with a key").
+    disabled_by_key = models.BooleanField(default=False, editable=False)
 
     objects = ApiKeyManager()
 
@@ -248,6 +251,11 @@ class ApiKey(models.Model):
 
     def has_scope(self, *any_of: str) -> bool:
         return any(scope in self.scopes for scope in any_of)
+
+    def scopes_beyond(self, actor: ApiKey) -> list[str]:
+        """The scopes this key holds that `actor` lacks: a key may manage only keys whose
+        scopes are a subset of its own, else it could roll or re-enable its way to more."""
+        return sorted(set(self.scopes) - set(actor.scopes))
 
     def touch(self, ip: str | None) -> None:
         """Record use at most once a minute: no write at all on most requests."""
@@ -296,15 +304,22 @@ class ApiKey(models.Model):
         )
         self.refresh_from_db()
 
-    def set_enabled(self, enabled: bool) -> None:
-        """Disable (reversible) or re-enable; a revoked key stays revoked."""
-        new, old = (
-            (self.Status.ACTIVE, self.Status.DISABLED)
-            if enabled
-            else (self.Status.DISABLED, self.Status.ACTIVE)
-        )
-        ApiKey.objects.filter(pk=self.pk, status=old).update(status=new)
+    def set_enabled(self, enabled: bool, *, by_key: bool = False) -> bool:
+        """Disable (reversible) or re-enable; a revoked key stays revoked. `by_key`: done with
+        an API key, which may not re-enable a key its owner disabled. False if refused."""
+        keys = ApiKey.objects.filter(pk=self.pk)
+        if enabled:
+            if by_key:
+                keys = keys.filter(disabled_by_key=True)
+            keys.filter(status=self.Status.DISABLED).update(
+                status=self.Status.ACTIVE, disabled_by_key=False
+            )
+        else:
+            keys.filter(status=self.Status.ACTIVE).update(
+                status=self.Status.DISABLED, disabled_by_key=by_key
+            )
         self.refresh_from_db()
+        return self.status != self.Status.DISABLED or not enabled
 
 
 # --- The authentication query --------------------------------------------------------------

@@ -69,3 +69,27 @@ def test_log_lines_are_logfmt():
     line = LogfmtFormatter().format(record)
     assert line.startswith("ts=")
     assert 'level=info logger=nanostudio.test msg="job 7 done" request_id=req_abc job_id=7' in line
+
+
+def _check_deploy(**overrides: str) -> subprocess.CompletedProcess:
+    env = {**_production_env(), **overrides}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_check_deploy_fails_when_the_pepper_is_the_secret_key():
+    secret = "k" * 20 + "-production-like-secret-" + "q7Zr9" * 8
+    result = _check_deploy(SECRET_KEY=secret, API_KEY_PEPPER=secret)
+    assert result.returncode == 1
+    assert "apikeys.E001" in result.stderr
+    assert "apikeys.E002" not in result.stderr
+
+
+def test_check_deploy_fails_on_a_short_pepper():
+    result = _check_deploy(API_KEY_PEPPER="p")
+    assert result.returncode == 1
+    assert "(apikeys.E002) API_KEY_PEPPER is 1 characters; at least 32 are required." in (
+        result.stderr
+    )
