@@ -135,13 +135,9 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
 
 def cancel(job: Job) -> bool:
     """Cancel a queued job and refund it. False if it had already started or finished."""
-    from billing.ledger import refund
-
-    with transaction.atomic():
-        if not Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-            status=Job.Status.CANCELLED
-        ):
-            return False
-        refund(job, "Job cancelled")
+    if job.finish(
+        Job.Status.CANCELLED, error_code="CANCELLED", error_message="Cancelled before it ran."
+    ):
+        return True
     job.refresh_from_db()
-    return True
+    return False

@@ -20,7 +20,7 @@ from apikeys.models import Scope
 from billing.models import plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import envelope, errors, ok
+from nanostudio.schemas import ERROR_CODES, envelope, errors, ok
 from studio import actions, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
@@ -126,21 +126,38 @@ def _submit(request: ApiRequest, accept: Callable[[], Job]):
 
 
 def _respond(request: ApiRequest, job: Job):
-    """Wait for the job unless the client asked not to; 200 when done, else 202 + Location."""
+    """Wait for the job unless the client asked not to; 200 when done, else 202 + Location.
+    A job that failed or was cancelled is an error answer with its code, never a success."""
     request.job_id = job.pk  # type: ignore[attr-defined]
     charged = hasattr(job, "credits_remaining")  # a new job, not an idempotent replay
     if charged:  # show the balance after the charge
         request.credits_remaining = job.credits_remaining  # type: ignore[attr-defined]
     if "respond-async" not in request.headers.get("Prefer", ""):
         job = wait_for(job, settings.JOB_WAIT_S)
-    if charged and job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-        # What this request cost, for the usage event; a job that failed while we waited
-        # has been refunded already.
+    if job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
+        if charged and job.credits_remaining is not None:  # refunded while we waited
+            request.credits_remaining = job.credits_remaining + job.credits  # type: ignore[attr-defined]
+        raise job_failed(job)
+    if charged:  # what this request cost, for the usage event
         request.credits_charged = job.credits  # type: ignore[attr-defined]
     if job.is_final:
         return Status(200, ok(job_out(job)))
     request.location = reverse("api:get_job", args=[job.pk])  # type: ignore[attr-defined]
     return Status(202, ok(job_out(job)))
+
+
+def job_failed(job: Job) -> ApiError:
+    """The answer to a submit whose job failed or was cancelled: its own error code and
+    status (ENGINE_ERROR 502, TIMEOUT 504, CANCELLED 409, …), the job, and the refund."""
+    code = job.error_code or "ENGINE_ERROR"
+    status = ERROR_CODES.get(code, ERROR_CODES["ENGINE_ERROR"])[0]
+    message = job.error_message or "The job was cancelled before it ran."
+    return ApiError(
+        status,
+        code,
+        f"{message} Its credits were refunded.",
+        {"job": job_out(job), "refunded": job.is_refunded},
+    )
 
 
 @router.post(
