@@ -144,6 +144,7 @@ def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def stop_worker(process: subprocess.Popen) -> None:
+    """Stop a process started here (worker, web, beat, Redis) and its children."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -164,6 +165,56 @@ def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
         yield process
     finally:
         stop_worker(process)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A Redis server of the test's own, to stop and start (never the shared one)."""
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+               "--appendonly", "no"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+    _wait_for_port(port, process)
+    return process
+
+
+def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
+    """gunicorn with the Procfile's server model (gthread), on this run's database."""
+    command = [
+        sys.executable, "-m", "gunicorn", "nanostudio.wsgi:application", "--bind",
+        f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "1", "--threads", "8",
+        *args,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    _wait_for_port(port, process)
+    return process
+
+
+def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "--app", "nanostudio", "beat", "--loglevel",
+               "WARNING", "--schedule", str(schedule)]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 
 # --- Browser -------------------------------------------------------------------------------

@@ -260,8 +260,14 @@ JOB_MAX_ATTEMPTS = 3
 # A job still running after this is stopped, failed (TIMEOUT) and refunded; the worker process
 # is killed 15 s later if the engine does not stop.
 JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 60)
-# A job "running" this long has lost its worker: it must be above the time limit + 15 s.
-JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", JOB_TIME_LIMIT_S + 45)
+# A running job's worker marks it alive every JOB_HEARTBEAT_EVERY_S; one whose mark is older
+# than JOB_STALE_RUNNING_S has lost its worker and is retried (the sweeper runs every 10 s, so
+# a killed worker's job is back in work within about 25 s).
+JOB_HEARTBEAT_EVERY_S = env_int("JOB_HEARTBEAT_EVERY_S", 5)
+JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", 15)
+# A job still queued this long may have lost its message (a broker restarted empty): send it
+# again. A duplicate message costs one no-op claim.
+JOB_RESEND_QUEUED_AFTER_S = env_int("JOB_RESEND_QUEUED_AFTER_S", 30)
 JOB_OUTPUT_RETENTION_DAYS = env_int("JOB_OUTPUT_RETENTION_DAYS", 7)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 25_000_000)
 UPSTREAM_IMAGES_URL = env_str("UPSTREAM_IMAGES_URL")
@@ -309,7 +315,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # day starting (a reservation that finds the new period ungranted grants it at once).
     "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},
     "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
-    "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 60},
+    "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 10},
     "purge-old-outputs": {"task": "studio.purge_old_outputs", "schedule": 3600},
     # Charts read rollups plus the events not yet folded in, so they are exact either way;
     # folding often keeps that second part to the last half-minute of events.

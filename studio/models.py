@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -102,6 +102,10 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the worker while the job runs (studio.tasks.heartbeat); stale = worker gone.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the sweeper last sent a queued job again (its first message may have been lost).
+    resent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -130,18 +134,42 @@ class Job(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
-    def finish(self, status: str, **fields) -> bool:
-        """Move a running (or queued) job to a final state once; False if it was already final."""
+    @property
+    def is_refunded(self) -> bool:
+        from billing.models import LedgerEntry
+
+        return LedgerEntry.objects.filter(job=self, kind=LedgerEntry.Kind.REFUND).exists()
+
+    def finish(
+        self, status: str, *, error_code: str = "", error_message: str = "", **fields
+    ) -> bool:
+        """End the job, once: succeeded, failed or cancelled (cancelled only from queued).
+
+        A failed or cancelled job is refunded in the same transaction as its state change, so
+        nobody sees it failed but still charged, and a crash between the two leaves neither.
+        Waiters are woken after the commit. False if the job was already final (or, for a
+        cancel, had started): then nothing changed.
+        """
+        from billing.ledger import refund
         from studio.waiting import notify_done
 
-        done = bool(
-            Job.objects.filter(pk=self.pk)
-            .exclude(status__in=self.FINAL)
-            .update(status=status, finished_at=timezone.now(), **fields)
-        )
-        if done:
-            notify_done(self.pk)
-        return done
+        jobs = Job.objects.filter(pk=self.pk).exclude(status__in=self.FINAL)
+        if status == self.Status.CANCELLED:
+            jobs = jobs.filter(status=self.Status.QUEUED)
+        with transaction.atomic():
+            if not jobs.update(
+                status=status,
+                finished_at=timezone.now(),
+                error_code=error_code,
+                error_message=error_message[:500],
+                **fields,
+            ):
+                return False
+            if status != self.Status.SUCCEEDED:
+                refund(self, f"Job {status}: {error_code}" if error_code else f"Job {status}")
+            transaction.on_commit(lambda: notify_done(self.pk), robust=True)
+        self.refresh_from_db()
+        return True
 
 
 class IdempotencyKey(models.Model):

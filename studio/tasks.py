@@ -3,51 +3,97 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from billing.ledger import refund
 from studio import engines, storage
 from studio.models import Job
 
 logger = logging.getLogger("nanostudio.jobs")
+SWEEP_BATCH = 500
 
 
 def fail(job: Job, code: str, message: str) -> None:
-    if job.finish(Job.Status.FAILED, error_code=code, error_message=message[:500]):
-        refund(job, f"Job failed: {code}")
+    """Fail the job and refund it, in one transaction (Job.finish)."""
+    if job.finish(Job.Status.FAILED, error_code=code, error_message=message):
         logger.info("job failed", extra={"job_id": str(job.pk), "error_code": code})
 
 
 def claim(job_id: str) -> Job | None:
-    """Take the job for this worker: a conditional update, so only one worker runs it."""
+    """Take the job for this worker: a conditional update, so only one worker runs it. A job
+    that is running but whose heartbeat stopped (its worker died) can be taken over."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
     claimed = (
         Job.objects.filter(pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS)
-        .filter(Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, started_at__lt=stale))
-        .update(status=Job.Status.RUNNING, attempts=F("attempts") + 1, started_at=now)
+        .filter(Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale))
+        .update(
+            status=Job.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
+        )
     )
     job = Job.objects.select_related("template").filter(pk=job_id).first()
     if job is None:
         return None  # deleted (account gone): nothing to do
     if not claimed:
         if not job.is_final and job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            fail(job, "TOO_MANY_ATTEMPTS", f"Gave up after {job.attempts} attempts.")
+            fail(job, "WORKER_LOST", f"Gave up after {job.attempts} attempts.")
         return None
     return job
 
 
 def enqueue(job_id) -> None:
     """Send a job to the workers. Celery carries the time limit in the message, so it is read
-    from settings here, as the job is sent."""
+    from settings here, as the job is sent.
+
+    Never raises: it runs after the job's commit, when the job is accepted and charged, so a
+    broker that is down must not turn that into an error answer (a retry would pay twice).
+    The sweeper sends a job whose message never arrived."""
     limit = settings.JOB_TIME_LIMIT_S
-    run_job.apply_async((str(job_id),), soft_time_limit=limit, time_limit=limit + 15)
+    try:
+        run_job.apply_async((str(job_id),), soft_time_limit=limit, time_limit=limit + 15)
+    except OperationalError as exc:
+        logger.warning(
+            "job not sent, the sweeper will send it",
+            extra={"job_id": str(job_id), "error": str(exc)},
+        )
+
+
+@contextmanager
+def heartbeat(job_id) -> Iterator[None]:
+    """Mark the job alive every JOB_HEARTBEAT_EVERY_S while its engine runs, from a thread (the
+    engine may hold this one for a minute). A job whose heartbeat stops has lost its worker:
+    the sweeper hands it to another within JOB_STALE_RUNNING_S, never while it is alive."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.JOB_HEARTBEAT_EVERY_S):
+                try:
+                    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:
+                    logger.warning("job heartbeat not written", extra={"job_id": str(job_id)})
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @shared_task(name="studio.run_job", acks_late=True)
@@ -56,10 +102,11 @@ def run_job(job_id: str) -> None:
     if job is None:
         return
     try:
-        image = storage.open_image(job.input_file) if job.input_file else None
-        engine = engines.get(job.engine_name)
-        result = engine.run(job.template, image, job.params)
-        output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
+        with heartbeat(job.pk):
+            image = storage.open_image(job.input_file) if job.input_file else None
+            engine = engines.get(job.engine_name)
+            result = engine.run(job.template, image, job.params)
+            output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
     except SoftTimeLimitExceeded:
         fail(job, "TIMEOUT", f"The job did not finish within {settings.JOB_TIME_LIMIT_S} s.")
         return
@@ -70,28 +117,36 @@ def run_job(job_id: str) -> None:
         logger.exception("engine crashed", extra={"job_id": str(job.pk)})
         fail(job, "ENGINE_ERROR", f"The engine failed ({exc.__class__.__name__}).")
         return
-    job.finish(Job.Status.SUCCEEDED, output_file=output, result=result.data, error_code="")
+    job.finish(Job.Status.SUCCEEDED, output_file=output, result=result.data)
 
 
-@shared_task(name="studio.sweep_jobs", soft_time_limit=120, time_limit=150)
+@shared_task(name="studio.sweep_jobs", soft_time_limit=60, time_limit=75)
 def sweep_jobs() -> dict:
-    """Beat: re-enqueue jobs left queued, retry or fail jobs whose worker died."""
+    """Beat, every 10 s: send again jobs left queued (their message was lost, e.g. the broker
+    restarted empty), and retry or fail jobs whose worker died (their heartbeat stopped)."""
     now = timezone.now()
-    requeued = 0
-    for job_id in Job.objects.filter(
-        status=Job.Status.QUEUED, created_at__lt=now - timedelta(seconds=60)
-    ).values_list("pk", flat=True)[:500]:
+    resend_before = now - timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_S)
+    lost = list(
+        Job.objects.filter(status=Job.Status.QUEUED)
+        .filter(Q(resent_at__lt=resend_before) | Q(resent_at=None, created_at__lt=resend_before))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    # Stamped first, so a job still waiting its turn in a long queue is sent again at most
+    # once per JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: claim() is once).
+    Job.objects.filter(pk__in=lost).update(resent_at=now)
+    for job_id in lost:
         enqueue(job_id)
-        requeued += 1
+    requeued = len(lost)
     stuck = Job.objects.filter(
         status=Job.Status.RUNNING,
-        started_at__lt=now - timedelta(seconds=settings.JOB_STALE_RUNNING_S),
+        heartbeat_at__lt=now - timedelta(seconds=settings.JOB_STALE_RUNNING_S),
     )
-    for job in stuck[:500]:
+    for job in stuck[:SWEEP_BATCH]:
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             fail(job, "WORKER_LOST", "The worker running this job stopped.")
         else:
-            enqueue(job.pk)  # claim() accepts a stale running job
+            enqueue(job.pk)  # claim() accepts a running job whose heartbeat stopped
             requeued += 1
     return {"requeued": requeued}
 

@@ -8,6 +8,7 @@ it waits, so many waiting clients need neither connections nor CPU. Embedded mod
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.db import close_old_connections, connection
 
 from studio.models import Job
 
+logger = logging.getLogger("nanostudio.jobs")
 POLL_S = 0.1
 DONE_TTL_S = 120
 
@@ -32,13 +34,20 @@ def _done_key(job_id) -> str:
 
 
 def notify_done(job_id) -> None:
-    """Called by the worker when a job reaches a final state."""
+    """Called after the commit that ends a job. Without Redis the waiters time out and
+    answer 202 (the client polls), so a lost notice is logged, not raised."""
     if settings.REDIS_URL:
-        client = _redis()
-        pipe = client.pipeline()
+        import redis
+
+        pipe = _redis().pipeline()
         pipe.rpush(_done_key(job_id), 1)
         pipe.expire(_done_key(job_id), DONE_TTL_S)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning(
+                "job done-notice not sent", extra={"job_id": str(job_id), "error": str(exc)}
+            )
 
 
 def wait_for(job: Job, timeout_s: float) -> Job:
@@ -46,10 +55,20 @@ def wait_for(job: Job, timeout_s: float) -> Job:
         return job
     deadline = time.monotonic() + timeout_s
     if settings.REDIS_URL:
+        import redis
+
         # A notice can be stale (a job retried after it ended once): wait again if not final.
         while not job.is_final and (left := deadline - time.monotonic()) > 0:
             connection.close()  # give the connection back for the wait
-            _redis().blpop([_done_key(job.pk)], timeout=left)
+            try:
+                _redis().blpop([_done_key(job.pk)], timeout=left)
+            except redis.RedisError:
+                # The job is accepted and charged: answer as a wait that ran out does (202
+                # and Location), never an error a client would retry and pay again for.
+                logger.warning(
+                    "job wait cut short: Redis unreachable", extra={"job_id": str(job.pk)}
+                )
+                deadline = 0
             close_old_connections()
             job.refresh_from_db()
         return job

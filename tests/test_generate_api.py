@@ -259,7 +259,7 @@ def test_a_poison_job_stops_after_three_attempts(alice, settings):
     Job.objects.filter(pk=job.pk).update(attempts=settings.JOB_MAX_ATTEMPTS)
     assert claim(str(job.pk)) is None
     job.refresh_from_db()
-    assert (job.status, job.error_code) == ("failed", "TOO_MANY_ATTEMPTS")
+    assert (job.status, job.error_code) == ("failed", "WORKER_LOST")
     assert balance(alice) == 50
 
 

@@ -292,7 +292,10 @@ def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, se
     an_hour_ago = timezone.now() - timedelta(hours=1)
     Job.objects.filter(pk=lost.pk).update(created_at=an_hour_ago)
     Job.objects.filter(pk=stuck.pk).update(
-        status="running", attempts=settings.JOB_MAX_ATTEMPTS, started_at=an_hour_ago
+        status="running",
+        attempts=settings.JOB_MAX_ATTEMPTS,
+        started_at=an_hour_ago,
+        heartbeat_at=an_hour_ago,
     )
     assert CreditBalance.objects.get(user=alice).total == 48
     worker = start_worker(worker_env())
