@@ -68,13 +68,14 @@ class ApiKeyAuth(AuthBase):
 
     def __call__(self, request: HttpRequest) -> ApiKey:
         started = time.perf_counter()
-        raw = credentials_from(request)
         try:
-            key = ApiKey.objects.authenticate(raw)
+            key = ApiKey.objects.authenticate(credentials_from(request))
         except AuthFailure as failure:
             request.refused_key = failure.key  # type: ignore[attr-defined]
             details = {"expired_at": failure.expired_at.isoformat()} if failure.expired_at else None
-            raise _unauthorized(failure.code, details=details) from None
+            raise keyless(request, _unauthorized(failure.code, details=details)) from None
+        except ApiError as error:  # no credentials, or not of a form we accept
+            raise keyless(request, error) from None
         request.api_key = key  # type: ignore[attr-defined]
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
@@ -95,6 +96,31 @@ class ApiKeyAuth(AuthBase):
             )
         key.touch(client_ip(request))
         return key
+
+
+def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
+    """A caller without a valid key is limited by address (it slows key guessing): past the
+    limit the answer is 429 instead of `refusal`. Only here, before any view runs, and only
+    for requests whose key was refused: a request with a valid key is never counted by
+    address, whatever happens to it later."""
+    try:
+        decision, now = ratelimit.check(
+            f"ip:{client_ip(request)}",
+            ratelimit.ANONYMOUS_RATE_PER_MINUTE,
+            ratelimit.ANONYMOUS_BURST,
+        )
+    except ratelimit.LimiterUnavailable:
+        return refusal  # refused anyway: a limiter outage changes nothing for it
+    request.ratelimit_headers = decision.headers(now)  # type: ignore[attr-defined]
+    if decision.allowed:
+        return refusal
+    retry_after = math.ceil(decision.retry_after_s)
+    return ApiError(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        f"Too many requests without a valid API key. Retry in {retry_after} s.",
+        {"retry_after": retry_after},
+    )
 
 
 def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
@@ -100,6 +101,27 @@ def handle_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
         exc.status_code, "INTERNAL_ERROR"
     )
     return error_response(ApiError(exc.status_code, code, str(exc)))
+
+
+DATABASE_RETRY_AFTER_S = 5
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def handle_database_unavailable(request: HttpRequest, exc: DatabaseError) -> JsonResponse:
+    """The database refused or dropped the connection ("too many clients", a restart, a
+    lock or statement timeout): the call did not happen, so it is safe to retry. Anything
+    the call wrote was rolled back with its transaction, so nothing was charged."""
+    logger.warning("database unavailable", extra={"error": str(exc).strip()[:200]})
+    return error_response(
+        ApiError(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "The database is unavailable right now, so the request was not carried out. "
+            "Nothing was charged; retry shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
+    )
 
 
 @api.exception_handler(Exception)

@@ -67,8 +67,10 @@ class ApiMiddleware:
         started = time.perf_counter()
         refusal = self._refuse(request)
         response = refusal or self.get_response(request)
-        if not request.path.startswith(_API_PAGES):
-            response = self._rate_limit_headers(request, response)
+        # The bucket that counted this request (the key's, or a refused key's address; see
+        # apikeys.auth): reported here, never decided here.
+        for name, value in getattr(request, "ratelimit_headers", {}).items():
+            response[name] = value
         credits = getattr(request, "credits_remaining", _UNSET)
         if credits is not _UNSET:
             response["X-Credits-Remaining"] = "unlimited" if credits is None else str(credits)
@@ -130,38 +132,6 @@ class ApiMiddleware:
                 )
             )
         return None
-
-    def _rate_limit_headers(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """Every API response carries X-RateLimit-*: the key's, or for callers without a
-        valid key, their IP address's (counted here, so guessing keys is throttled too)."""
-        from billing import ratelimit
-        from nanostudio.errors import ApiError, error_response
-        from nanostudio.http import client_ip
-
-        headers = getattr(request, "ratelimit_headers", None)
-        if headers is None:
-            try:
-                decision, now = ratelimit.check(
-                    f"ip:{client_ip(request)}",
-                    ratelimit.ANONYMOUS_RATE_PER_MINUTE,
-                    ratelimit.ANONYMOUS_BURST,
-                )
-            except ratelimit.LimiterUnavailable:
-                return response
-            headers = decision.headers(now)
-            if not decision.allowed:
-                retry_after = int(headers["Retry-After"])
-                response = error_response(
-                    ApiError(
-                        429,
-                        "RATE_LIMIT_EXCEEDED",
-                        f"Too many requests without a valid API key. Retry in {retry_after} s.",
-                        {"retry_after": retry_after},
-                    )
-                )
-        for name, value in headers.items():
-            response[name] = value
-        return response
 
     def _as_envelope(self, response: HttpResponse) -> HttpResponse:
         """Errors produced outside the API's handlers (routing, 405, crashes) in the envelope."""

@@ -12,7 +12,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from studio.models import Job
 
@@ -51,8 +51,20 @@ def notify_done(job_id) -> None:
 
 
 def wait_for(job: Job, timeout_s: float) -> Job:
+    """The job once final, or as it is when `timeout_s` runs out or a service to wait on (Redis,
+    or the database under its connection ceiling) is lost: the job is accepted and charged
+    by then, so the caller answers 202 for the client to poll, never an error it would retry
+    and pay for again."""
     if job.is_final or timeout_s <= 0:
         return job
+    try:
+        return _wait(job, timeout_s)
+    except DatabaseError:
+        logger.warning("job wait cut short: database unreachable", extra={"job_id": str(job.pk)})
+        return job
+
+
+def _wait(job: Job, timeout_s: float) -> Job:
     deadline = time.monotonic() + timeout_s
     if settings.REDIS_URL:
         import redis
@@ -63,8 +75,6 @@ def wait_for(job: Job, timeout_s: float) -> Job:
             try:
                 _redis().blpop([_done_key(job.pk)], timeout=left)
             except redis.RedisError:
-                # The job is accepted and charged: answer as a wait that ran out does (202
-                # and Location), never an error a client would retry and pay again for.
                 logger.warning(
                     "job wait cut short: Redis unreachable", extra={"job_id": str(job.pk)}
                 )

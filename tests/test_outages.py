@@ -1,0 +1,307 @@
+"""Backing services failing under real processes: PostgreSQL at its connection ceiling,
+Redis stopped mid-wait and for a whole outage, a worker killed mid-job, gunicorn's header
+limits. Each answer is the right one, no accepted job is lost, none is charged twice."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.db import connection
+from PIL import Image
+
+from billing.models import CreditBalance, LedgerEntry, Plan
+from conftest import (
+    free_port,
+    make_user,
+    sample_b64,
+    start_beat,
+    start_redis,
+    start_web,
+    start_worker,
+    stop_worker,
+    worker_env,
+)
+from studio.models import Job
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+CEILING_ROLE = "nanostudio_ceiling"
+
+
+class _SlowModel(BaseHTTPRequestHandler):
+    """An OpenAI-compatible images server that takes `delay_s` to answer each request, so a
+    job is reliably running (or queued behind one) when the test breaks something."""
+
+    delay_s = 1.0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(type(self).delay_s)
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 16), (250, 220, 0)).save(buffer, format="PNG")
+        payload = json.dumps({"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def _slow_model(delay_s: float) -> Iterator[str]:
+    handler = type("SlowModel", (_SlowModel,), {"delay_s": delay_s})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def _role_with_ceiling(limit: int) -> str:
+    """A login role limited to `limit` connections, with rights on this run's tables: the
+    ceiling is set without touching the shared server's max_connections."""
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [CEILING_ROLE])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {CEILING_ROLE} LOGIN")
+        cursor.execute(f"ALTER ROLE {CEILING_ROLE} CONNECTION LIMIT {limit}")
+        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {CEILING_ROLE}")
+        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {CEILING_ROLE}")
+    base = os.environ["DATABASE_URL"].rsplit("@", 1)[1].rsplit("/", 1)[0]
+    return f"postgres://{CEILING_ROLE}@{base}/{name}"
+
+
+def test_at_the_database_connection_ceiling_every_call_is_served_or_503(mint):
+    """8 gunicorn threads, 2 connections allowed: 60 concurrent calls (profile and async
+    submits, each with a valid key). None is a 500, none is relabelled as a keyless 429,
+    every 503 says when to retry, and exactly the accepted submits are charged."""
+    user = make_user("burst@example.com", plan="pro")
+    Plan.objects.filter(slug="pro").update(max_concurrent_jobs=1000, burst=1000)
+    _, secret = mint(user)
+    env = worker_env({"DATABASE_URL": _role_with_ceiling(2)})
+    port = free_port()
+    web = start_web(env, port)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {secret}"}
+    body = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+
+    def call(n: int) -> requests.Response:
+        if n % 2:
+            return requests.get(f"{base}/api/user/profile", headers=auth, timeout=30)
+        return requests.post(
+            f"{base}/api/generate", json=body, headers={**auth, "Prefer": "respond-async"},
+            timeout=30,
+        )  # fmt: skip
+
+    try:
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            answers = list(pool.map(call, range(60)))
+    finally:
+        stop_worker(web)
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 202, 503}, statuses
+    refused = [answer for answer in answers if answer.status_code == 503]
+    assert refused, "the ceiling was never reached: the test proves nothing"
+    assert len(refused) < len(answers), "nothing was served"
+    for answer in refused:
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    accepted = statuses.count(202)
+    assert Job.objects.filter(user=user).count() == accepted
+    assert LedgerEntry.objects.filter(user=user, kind="debit").count() == accepted
+    assert CreditBalance.objects.get(user=user).total == 500 - accepted
+
+
+def test_a_waiter_that_loses_redis_answers_202_with_its_job(api, alice, alice_key, settings):
+    """The job is accepted and charged; Redis, where the waiter blocks, stops mid-wait. The
+    answer is the 202 of a wait that ran out, not an error a client would retry and pay for."""
+    from studio import waiting
+
+    port = free_port()
+    redis_server = start_redis(port)
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"  # the limiter and the waiters
+    waiting._redis.cache_clear()
+    answers = []
+    waiter = threading.Thread(
+        target=lambda: answers.append(
+            api(
+                "post", "/api/generate", key=alice_key[1],
+                json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
+            )
+        )
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while not Job.objects.filter(user=alice).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the waiter is blocked on Redis now
+        stop_worker(redis_server)
+        waiter.join(timeout=20)
+    finally:
+        stop_worker(redis_server)
+        waiting._redis.cache_clear()
+    assert time.monotonic() - started < 10  # not the 30 s wait
+    response = answers[0]
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(user=alice)
+    assert response["Location"] == f"/api/jobs/{job.pk}"
+    assert response.json()["data"]["status"] == "queued"
+    assert CreditBalance.objects.get(user=alice).total == 49  # charged once, and only once
+
+
+def test_a_valid_key_is_never_counted_or_answered_by_the_keyless_limiter(api, alice_key):
+    from billing import ratelimit
+
+    for _ in range(ratelimit.ANONYMOUS_BURST):
+        assert api("get", "/api/user/profile", key="nh_" + "x" * 38).status_code == 401
+    assert api("get", "/api/user/profile", key="nh_" + "x" * 38).status_code == 429
+    # The address is over its keyless limit; a valid key from it is served all the same.
+    response = api("get", "/api/user/profile", key=alice_key[1])
+    assert response.status_code == 200
+    assert response["X-RateLimit-Limit"] == "15"  # the key's bucket, not the address's
+    response = api("get", "/api/nope", key=alice_key[1])
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_an_oversized_header_gets_the_json_envelope(alice_key):
+    """A 20,000-character Idempotency-Key reaches our code (gunicorn's field limit is raised
+    in the Procfile) and is refused in the API's own words."""
+    port = free_port()
+    web = start_web(worker_env(), port, "--limit-request-field_size", "32768")
+    try:
+        response = requests.post(
+            f"http://127.0.0.1:{port}/api/generate",
+            json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
+            headers={"Authorization": f"Bearer {alice_key[1]}", "Idempotency-Key": "k" * 20_000},
+            timeout=30,
+        )
+    finally:
+        stop_worker(web)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "Idempotency-Key" in error["details"]["fields"]
+    assert not Job.objects.exists()
+
+
+def _wait_all_final(job_ids: list[str], seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if Job.objects.filter(pk__in=job_ids, status__in=Job.FINAL).count() == len(job_ids):
+            break
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+OUTAGE_S = float(os.environ.get("NANO_TEST_OUTAGE_S", "10"))
+
+
+def test_the_worker_finishes_every_job_after_a_redis_outage(mint, tmp_path):
+    """Web, worker and beat on a Redis of the test's own, stopped for OUTAGE_S while jobs are
+    queued and running, then started empty (as a Redis without persistence comes back).
+    Every accepted job then finishes within 60 s, none twice, no human action."""
+    user = make_user("outage@example.com", plan="pro")
+    Plan.objects.filter(slug="pro").update(max_concurrent_jobs=1000)
+    _, secret = mint(user)
+    port = free_port()
+    redis_server = start_redis(port)
+    web_port = free_port()
+    with _slow_model(delay_s=1.0) as model_url:
+        env = worker_env(
+            {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "UPSTREAM_IMAGES_URL": model_url}
+        )
+        processes = [
+            start_web(env, web_port),
+            start_worker(env),
+            start_beat(env, tmp_path / "beat-schedule"),
+        ]
+        worker = processes[1]
+        auth = {"Authorization": f"Bearer {secret}", "Prefer": "respond-async"}
+        try:
+            job_ids = []
+            for n in range(8):
+                response = requests.post(
+                    f"http://127.0.0.1:{web_port}/api/generate",
+                    json={"prompt": f"cat number {n}"}, headers=auth, timeout=30,
+                )  # fmt: skip
+                assert response.status_code == 202, response.content
+                job_ids.append(response.json()["data"]["id"])
+            time.sleep(1.5)  # one job running, the others queued in Redis
+            stop_worker(redis_server)
+            unfinished = Job.objects.filter(pk__in=job_ids).exclude(status="succeeded").count()
+            time.sleep(OUTAGE_S)
+            redis_server = start_redis(port)
+            recovery_s = _wait_all_final(job_ids, 90)
+            print(
+                f"Redis outage of {OUTAGE_S:.0f} s with {unfinished} of 8 jobs unfinished: "
+                f"all done {recovery_s:.1f} s after Redis returned"
+            )
+            assert worker.poll() is None, "the worker died"
+        finally:
+            for process in (*processes, redis_server):
+                stop_worker(process)
+    assert unfinished >= 5, "the jobs finished before the outage: the test proves nothing"
+    jobs = Job.objects.filter(pk__in=job_ids)
+    assert sorted(set(jobs.values_list("status", flat=True))) == ["succeeded"]
+    assert recovery_s <= 60
+    assert LedgerEntry.objects.filter(user=user, kind="debit").count() == 8
+    assert not LedgerEntry.objects.filter(user=user, kind="refund").exists()
+    assert CreditBalance.objects.get(user=user).total == 500 - 8
+
+
+def test_a_killed_workers_job_is_back_in_work_within_30_seconds(api, mint, tmp_path, settings):
+    """SIGKILL the worker mid-job, start another: the job's heartbeat stops and beat's sweeper
+    hands it to the new worker, which finishes it."""
+    user = make_user("kill@example.com", plan="enterprise")
+    _, secret = mint(user)
+    with _slow_model(delay_s=4.0) as model_url:
+        settings.UPSTREAM_IMAGES_URL = model_url
+        env = worker_env({"UPSTREAM_IMAGES_URL": model_url})
+        worker = start_worker(env)
+        beat = start_beat(env, tmp_path / "beat-schedule")
+        try:
+            response = api(
+                "post", "/api/generate", key=secret, json={"prompt": "a cat"},
+                headers={"Prefer": "respond-async"},
+            )  # fmt: skip
+            job_id = response.json()["data"]["id"]
+            deadline = time.monotonic() + 30
+            while Job.objects.get(pk=job_id).status != "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert Job.objects.get(pk=job_id).status == "running"
+            time.sleep(1)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            killed_at = time.monotonic()
+            worker = start_worker(env)
+            while Job.objects.get(pk=job_id).attempts < 2 and time.monotonic() - killed_at < 60:
+                time.sleep(0.1)
+            back_in_work_s = time.monotonic() - killed_at
+            print(f"a killed worker's job was back in work {back_in_work_s:.1f} s later")
+            deadline = killed_at + 90
+            while not (job := Job.objects.get(pk=job_id)).is_final and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            stop_worker(worker)
+            stop_worker(beat)
+    assert back_in_work_s <= 30
+    assert (job.status, job.attempts) == ("succeeded", 2)
