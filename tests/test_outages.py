@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -185,8 +187,10 @@ def test_a_valid_key_is_never_counted_or_answered_by_the_keyless_limiter(api, al
 def test_an_oversized_header_gets_the_json_envelope(alice_key):
     """A 20,000-character Idempotency-Key reaches our code (gunicorn's field limit is raised
     in the Procfile) and is refused in the API's own words."""
+    procfile = (Path(__file__).parent.parent / "Procfile").read_text()
+    field_limit = re.search(r"--limit-request-field_size (\d+)", procfile).group(1)
     port = free_port()
-    web = start_web(worker_env(), port, "--limit-request-field_size", "32768")
+    web = start_web(worker_env(), port, "--limit-request-field_size", field_limit)
     try:
         response = requests.post(
             f"http://127.0.0.1:{port}/api/generate",
