@@ -15,7 +15,7 @@ from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import envelope, errors, ok
+from nanostudio.schemas import Input, envelope, errors, ok
 
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
 
@@ -45,7 +45,7 @@ class KeyListOut(Schema):
     keys: list[KeyOut]
 
 
-class KeyCreateIn(Schema):
+class KeyCreateIn(Input):
     name: str = Field(min_length=1, max_length=100)
     preset: Literal["full", "generate", "read"] | None = None
     scopes: list[ScopeName] | None = None  # type: ignore[valid-type]
@@ -68,11 +68,11 @@ class KeyCreateIn(Schema):
         return self
 
 
-class KeyRollIn(Schema):
+class KeyRollIn(Input):
     grace: Grace = "24h"  # type: ignore[valid-type]
 
 
-class KeyUpdateIn(Schema):
+class KeyUpdateIn(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     enabled: bool | None = None
 

@@ -10,19 +10,25 @@ from apikeys.models import ApiKey, Scope
 from billing import usage
 from nanostudio.errors import validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import envelope, errors, ok
+from nanostudio.schemas import Input, envelope, errors, ok
 
 router = Router(tags=["usage"])
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
+EARLIEST_DAY = date(2000, 1, 1)  # no usage predates it; bounds the day arithmetic
 
 
-class UsageQuery(Schema):
+class UsageQuery(Input):
     from_: date | None = Field(
-        None, alias="from", description="First UTC day (default: 29 days before `to`)."
+        None,
+        alias="from",
+        description="First UTC day (default: 29 days before `to`); from 2000-01-01, at most "
+        "366 days before `to`.",
     )
-    to: date | None = Field(None, description="Last UTC day, included (default: today).")
+    to: date | None = Field(
+        None, description="Last UTC day, included (default: today); at the latest tomorrow."
+    )
     granularity: Literal["day"] = "day"
     group_by: Literal["key", "endpoint"] = "key"
 
@@ -82,8 +88,13 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     Counts every API request made with one of your keys, errors included; up to date to the
     second. Ranges up to 366 days; days are UTC.
     """
-    last = query.to or usage.today()
+    today = usage.today()
+    last = query.to or today
+    if not EARLIEST_DAY <= last <= today + timedelta(days=1):
+        raise validation_error({"to": f"A UTC day from {EARLIEST_DAY} to tomorrow."})
     first = query.from_ or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if first < EARLIEST_DAY:
+        raise validation_error({"from": f"A UTC day from {EARLIEST_DAY} on."})
     if first > last:
         raise validation_error({"from": "`from` is after `to`."})
     if (last - first).days >= MAX_RANGE_DAYS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import create_model
+from pydantic import ConfigDict, create_model, field_validator
 
 ERROR_CODES = {
     "VALIDATION_ERROR": (400, "Bad JSON or fields; `details.fields` names each."),
@@ -33,6 +33,23 @@ ERROR_CODES = {
     "SERVICE_UNAVAILABLE": (503, "A backing service is down; `Retry-After`."),
     "TIMEOUT": (504, "The job ran past its time limit; refunded. `details.job`."),
 }  # fmt: skip
+
+
+class Input(Schema):
+    """A request body or query: unknown fields are refused, not ignored (a misspelt
+    `expires_at` must not make a key that never expires), and so is a NUL character in any
+    string, which no field means and PostgreSQL cannot store. Both are 400 VALIDATION_ERROR
+    naming the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul_characters(cls, value: Any) -> Any:
+        strings = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in strings):
+            raise ValueError("NUL characters (\\u0000) are not allowed.")
+        return value
 
 
 class ErrorBody(Schema):

@@ -9,7 +9,7 @@ from billing.ledger import InsufficientCredits, reserve
 from billing.models import CreditBalance, plan_of
 from nanostudio.errors import ApiError
 from studio import engines, storage
-from studio.images import decode_image
+from studio.images import check_image
 from studio.models import Job, Template
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
@@ -65,9 +65,9 @@ def submit_generate(
             {"engine": engine_name},
             headers={"Retry-After": "60"},
         )
-    decoded = decode_image(image)[1] if image is not None else None
+    checked = check_image(image) if image is not None else None
     cost = template.credit_cost if template else 1
-    return _accept(user, api_key, Job.Kind.GENERATE, template, params, decoded, cost, plan)
+    return _accept(user, api_key, Job.Kind.GENERATE, template, params, checked, cost, plan)
 
 
 def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Job:
@@ -92,9 +92,9 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
             f"No OCR engine here reads “{language}”. Available: {readable}.",
             {"fields": {"language": "Unsupported language."}},
         )
-    decoded = decode_image(image)[1]
+    checked = check_image(image)
     params = {"language": language, "outputFormat": output_format}
-    return _accept(user, api_key, Job.Kind.OCR, None, params, decoded, OCR_CREDIT_COST, plan)
+    return _accept(user, api_key, Job.Kind.OCR, None, params, checked, OCR_CREDIT_COST, plan)
 
 
 def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
@@ -103,7 +103,7 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
     job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)
     # File I/O before the transaction, so that the locked part below stays short.
     if image is not None:
-        job.input_file = storage.save_image(job.pk, "input.png", image)
+        job.input_file = storage.save_input(job.pk, image)
     try:
         with transaction.atomic():
             job.save(force_insert=True)

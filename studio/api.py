@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -18,9 +19,9 @@ from pydantic import Field, model_validator
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import Scope
 from billing.models import plan_of
-from nanostudio.errors import ApiError
+from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import ERROR_CODES, envelope, errors, ok
+from nanostudio.schemas import ERROR_CODES, Input, envelope, errors, ok
 from studio import actions, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
@@ -60,7 +61,7 @@ class JobListOut(Schema):
     next_cursor: str | None
 
 
-class GenerateIn(Schema):
+class GenerateIn(Input):
     image: str | None = Field(
         default=None, description="base64 or a data URL (PNG, JPEG, WebP, GIF)"
     )
@@ -186,7 +187,7 @@ def generate(request: ApiRequest, payload: GenerateIn):
     return _submit(request, accept)
 
 
-class OcrIn(Schema):
+class OcrIn(Input):
     image: str = Field(description="base64 or a data URL (PNG, JPEG, WebP, GIF)")
     language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(_[a-z]{3,4})?)$")
     outputFormat: Literal["text", "json"] = "text"
@@ -209,6 +210,28 @@ def ocr(request: ApiRequest, payload: OcrIn):
     )  # fmt: skip
 
 
+CURSOR_DESCRIPTION = (
+    "Opaque: pass `next_cursor` from the previous page back unchanged. "
+    "Anything else is 400 VALIDATION_ERROR."
+)
+
+
+def _cursor_for(job: Job) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.pk}".encode()).decode()
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a `next_cursor` points after; 400 for anything we did not issue."""
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("naive time")
+        return created_at, uuid.UUID(job_id)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
+
+
 @router.get(
     "/jobs",
     auth=ApiKeyAuth(Scope.JOBS_READ),
@@ -218,7 +241,7 @@ def list_jobs(
     request: ApiRequest,
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     kind: Literal["generate", "ocr"] | None = None,
-    cursor: str | None = None,
+    cursor: str | None = Query(None, description=CURSOR_DESCRIPTION, max_length=200),
     limit: int = Query(20, ge=1, le=100),
 ):
     """Your jobs, newest first. Pass `next_cursor` back as `cursor` for the next page."""
@@ -232,23 +255,13 @@ def list_jobs(
     if kind:
         jobs = jobs.filter(kind=kind)
     if cursor:
-        try:
-            created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-            jobs = jobs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=job_id))
-        except ValueError:
-            raise ApiError(
-                400,
-                "VALIDATION_ERROR",
-                "The cursor is not valid.",
-                {"fields": {"cursor": "Use next_cursor from the previous page."}},
-            ) from None
+        created, job_id = _read_cursor(cursor)
+        jobs = jobs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=job_id))
     page = list(jobs[: limit + 1])
     next_cursor = None
     if len(page) > limit:
         last = page[limit - 1]
-        next_cursor = base64.urlsafe_b64encode(
-            f"{last.created_at.isoformat()}|{last.pk}".encode()
-        ).decode()
+        next_cursor = _cursor_for(last)
     return ok({"jobs": [job_out(job) for job in page[:limit]], "next_cursor": next_cursor})
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from PIL import Image
 
+from studio import images
+from studio.images import CheckedImage
+
 
 def job_dir(job_id) -> Path:
     return Path(settings.MEDIA_ROOT) / "jobs" / str(job_id)
@@ -23,8 +26,18 @@ def save_image(job_id, name: str, image: Image.Image) -> str:
     return f"jobs/{job_id}/{name}"
 
 
+def save_input(job_id, image: CheckedImage) -> str:
+    """The client's bytes as they came: the worker decodes them, not the web process."""
+    folder = job_dir(job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"input.{image.extension}"
+    (folder / name).write_bytes(image.raw)
+    return f"jobs/{job_id}/{name}"
+
+
 def open_image(relative: str) -> Image.Image:
-    return Image.open(Path(settings.MEDIA_ROOT) / relative)
+    """A job's stored image, decoded and upright; raises images.InvalidImage."""
+    return images.decode((Path(settings.MEDIA_ROOT) / relative).read_bytes())
 
 
 def path_of(relative: str) -> Path:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from studio import engines, storage
+from studio.images import InvalidImage
 from studio.models import Job
 
 logger = logging.getLogger("nanostudio.jobs")
@@ -107,6 +108,9 @@ def run_job(job_id: str) -> None:
             engine = engines.get(job.engine_name)
             result = engine.run(job.template, image, job.params)
             output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
+    except InvalidImage as exc:  # let through by the request's cheap check; refunded
+        fail(job, "INVALID_IMAGE", str(exc))
+        return
     except SoftTimeLimitExceeded:
         fail(job, "TIMEOUT", f"The job did not finish within {settings.JOB_TIME_LIMIT_S} s.")
         return

@@ -106,12 +106,12 @@ def job_file(request: AuthedRequest, job_id, which: str) -> FileResponse:
     relative = job.output_file if which == "output" else job.input_file
     if not relative or not storage.path_of(relative).exists():
         raise Http404
-    filename = f"nano-{str(job.pk)[:8]}-{which}.png"
+    path = storage.path_of(relative)
+    # FileResponse sets the type from the name: inputs keep the client's format.
     return FileResponse(
-        storage.path_of(relative).open("rb"),
-        content_type="image/png",
+        path.open("rb"),
         as_attachment="download" in request.GET,
-        filename=filename,
+        filename=f"nano-{str(job.pk)[:8]}-{which}{path.suffix}",
     )
 
 

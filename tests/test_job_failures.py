@@ -21,9 +21,7 @@ def _broken_template() -> Template:
     return Template.objects.create(name="Broken", type="filters", parameters={"op": "nope"})
 
 
-def test_a_sync_submit_whose_job_fails_answers_502_and_is_already_refunded(
-    api, alice, alice_key
-):
+def test_a_sync_submit_whose_job_fails_answers_502_and_is_already_refunded(api, alice, alice_key):
     _broken_template()
     worker = start_worker(worker_env())
     try:
