@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench migrate superuser clean
+.PHONY: help install run test fuzz lint format bench migrate superuser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: install ## Start web, worker and beat; embedded mode unless DATABASE_URL an
 
 test: install ## Run the whole suite (PostgreSQL + Redis when reachable, else SQLite)
 	$(BIN)/python tests/run.py $(ARGS)
+
+fuzz: install ## Schemathesis against the API, 1,000 examples per operation (make test runs 25)
+	NANO_FUZZ_EXAMPLES=1000 $(BIN)/python tests/run.py tests/test_schemathesis.py $(ARGS)
 
 lint: install ## Ruff: lint and format check
 	$(BIN)/ruff check .

@@ -35,7 +35,7 @@ class CreditsOut(Schema):
     resets_at: datetime | None
 
 
-class KeyOut(Schema):
+class CurrentKeyOut(Schema):
     id: int
     name: str
     hint: str
@@ -47,7 +47,7 @@ class ProfileOut(Schema):
     user: UserOut
     plan: PlanOut | None
     credits: CreditsOut
-    key: KeyOut
+    key: CurrentKeyOut
 
 
 @router.get("/profile", response={200: envelope(ProfileOut), **errors()})

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
@@ -18,6 +18,7 @@ from nanostudio.http import ApiRequest
 from nanostudio.schemas import Input, envelope, errors, ok
 
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
+NAME_RULE = "Unique among your live keys (400 VALIDATION_ERROR if taken); trimmed."
 
 ScopeName = Literal[tuple(scope.value for scope in Scope)]  # type: ignore[valid-type]
 Grace = Literal[tuple(ROLL_GRACE_PERIODS)]  # type: ignore[valid-type]
@@ -46,25 +47,28 @@ class KeyListOut(Schema):
 
 
 class KeyCreateIn(Input):
-    name: str = Field(min_length=1, max_length=100)
-    preset: Literal["full", "generate", "read"] | None = None
-    scopes: list[ScopeName] | None = None  # type: ignore[valid-type]
+    """Exactly one of `preset` and `scopes`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["preset"]}, {"required": ["scopes"]}]}
+    )
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE)
+    # Not nullable: leave the field out instead (the two are exclusive).
+    preset: Literal["full", "generate", "read"] = Field(default=None)  # type: ignore[assignment]
+    scopes: list[ScopeName] = Field(default=None, min_length=1)  # type: ignore[valid-type,assignment]
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     prefix: Literal["nh_", "sk-"] = "nh_"
 
     @field_validator("name")
     @classmethod
     def strip_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("The name cannot be blank.")
         return value.strip()
 
     @model_validator(mode="after")
     def one_of_preset_or_scopes(self) -> KeyCreateIn:
         if (self.preset is None) == (self.scopes is None):
             raise ValueError("Give either `preset` or `scopes`.")
-        if self.scopes is not None and not self.scopes:
-            raise ValueError("`scopes` cannot be empty.")
         return self
 
 
@@ -73,7 +77,9 @@ class KeyRollIn(Input):
 
 
 class KeyUpdateIn(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE
+    )
     enabled: bool | None = None
 
 
@@ -95,7 +101,7 @@ def _name_taken(taken: KeyNameTaken) -> ApiError:
     return validation_error({"name": str(taken)})
 
 
-@router.get("", response={200: envelope(KeyListOut), **errors(403)})
+@router.get("", response={200: envelope(KeyListOut), **errors()})
 def list_keys(request: ApiRequest, include_revoked: bool = False):
     """Your keys that this key may manage (scopes a subset of its own), newest first.
     Secrets are never shown again."""
@@ -105,7 +111,7 @@ def list_keys(request: ApiRequest, include_revoked: bool = False):
     return ok({"keys": [key for key in keys if not key.scopes_beyond(request.auth)]})
 
 
-@router.post("", response={201: envelope(KeyWithSecretOut), **errors(400, 403)})
+@router.post("", response={201: envelope(KeyWithSecretOut), **errors(413)})
 def create_key(request: ApiRequest, payload: KeyCreateIn):
     """Create a key. A key can only grant scopes it holds itself."""
     scopes = list(PRESETS[payload.preset][1]) if payload.preset else list(payload.scopes or [])
@@ -142,12 +148,12 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
     return Status(201, ok({"key": key, "secret": secret}))
 
 
-@router.get("/{int:key_id}", response={200: envelope(KeyOut), **errors(403, 404)})
+@router.get("/{int:key_id}", response={200: envelope(KeyOut), **errors(404)})
 def get_key(request: ApiRequest, key_id: int):
     return ok(_get_key_for_user(request, key_id))
 
 
-@router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(400, 403, 404)})
+@router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(404, 413)})
 def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
     """Rename, or disable (`enabled: false`, reversible) and re-enable a key. A key disabled
     on the API Keys page can only be re-enabled there, by its owner."""
@@ -170,7 +176,7 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
     return ok(key)
 
 
-@router.post("/{int:key_id}/roll", response={200: envelope(KeyWithSecretOut), **errors(403, 404)})
+@router.post("/{int:key_id}/roll", response={200: envelope(KeyWithSecretOut), **errors(404, 413)})
 def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
     """New secret, same name and scopes; the old secret works for `grace` (now, 1h, 24h, 7d)."""
     key = _get_key_for_user(request, key_id)
@@ -180,7 +186,7 @@ def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
     return ok({"key": key, "secret": secret})
 
 
-@router.delete("/{int:key_id}", response={200: envelope(KeyOut), **errors(403, 404)})
+@router.delete("/{int:key_id}", response={200: envelope(KeyOut), **errors(404)})
 def revoke_key(request: ApiRequest, key_id: int):
     """Revoke a key for good: the next request with it gets 401."""
     key = _get_key_for_user(request, key_id)

@@ -7,6 +7,7 @@ import binascii
 import math
 import time
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
@@ -104,11 +105,8 @@ def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
     for requests whose key was refused: a request with a valid key is never counted by
     address, whatever happens to it later."""
     try:
-        decision, now = ratelimit.check(
-            f"ip:{client_ip(request)}",
-            ratelimit.ANONYMOUS_RATE_PER_MINUTE,
-            ratelimit.ANONYMOUS_BURST,
-        )
+        rate = settings.API_KEYLESS_RATE_PER_MINUTE  # its burst too
+        decision, now = ratelimit.check(f"ip:{client_ip(request)}", rate, rate)
     except ratelimit.LimiterUnavailable:
         return refusal  # refused anyway: a limiter outage changes nothing for it
     request.ratelimit_headers = decision.headers(now)  # type: ignore[attr-defined]

@@ -79,7 +79,7 @@ def _day_out(day: date, counts: usage.Counts) -> dict:
 @router.get(
     "",
     auth=ApiKeyAuth(Scope.USAGE_READ),
-    response={200: envelope(UsageOut), **errors(400, 403)},
+    response={200: envelope(UsageOut), **errors()},
     by_alias=True,
 )
 def get_usage(request: ApiRequest, query: Query[UsageQuery]):

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-# Callers who present no valid key are limited per IP address (slows key guessing).
-ANONYMOUS_RATE_PER_MINUTE = 60
-ANONYMOUS_BURST = 60
 REDIS_TIMEOUT_S = 0.5
 
 

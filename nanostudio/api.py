@@ -97,9 +97,9 @@ def handle_too_big(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse
 
 @api.exception_handler(HttpError)
 def handle_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
-    code = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-        exc.status_code, "INTERNAL_ERROR"
-    )
+    if exc.status_code == 400:  # the body is not JSON (ninja's parser)
+        return error_response(validation_error({"body": str(exc)}))
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INTERNAL_ERROR")
     return error_response(ApiError(exc.status_code, code, str(exc)))
 
 

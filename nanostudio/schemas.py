@@ -64,8 +64,10 @@ class ErrorOut(Schema):
 
 
 def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
-    """Error responses for a route's OpenAPI entry; every key-authenticated route has these."""
-    return dict.fromkeys((401, 429, 500, 503, *statuses), ErrorOut)
+    """A route's error responses for its OpenAPI entry: those any /api route can answer (a bad
+    query or header, no valid key, a missing scope or plain HTTP, the rate limit, a backing
+    service down) plus `statuses`, the route's own."""
+    return dict.fromkeys(sorted({400, 401, 403, 429, 500, 503, *statuses}), ErrorOut)
 
 
 _envelopes: dict[type, type] = {}

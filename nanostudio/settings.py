@@ -214,6 +214,8 @@ STORAGES = {
 }
 # Request bodies: base64 images make JSON large, but not unbounded.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Calls whose key is missing or refused, per client address (slows key guessing); also the burst.
+API_KEYLESS_RATE_PER_MINUTE = env_int("API_KEYLESS_RATE_PER_MINUTE", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 

@@ -164,7 +164,7 @@ def job_failed(job: Job) -> ApiError:
 @router.post(
     "/generate",
     auth=ApiKeyAuth(Scope.GENERATE),
-    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(400, 402, 403)},
+    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(402, 409, 413, 422, 502, 504)},
 )
 def generate(request: ApiRequest, payload: GenerateIn):
     """Run a template on an image, or a text-to-image `prompt` on the upstream model.
@@ -196,7 +196,7 @@ class OcrIn(Input):
 @router.post(
     "/ocr",
     auth=ApiKeyAuth(Scope.OCR),
-    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(400, 402, 403)},
+    response={200: envelope(JobOut), 202: envelope(JobOut), **errors(402, 409, 413, 422, 502, 504)},
 )
 def ocr(request: ApiRequest, payload: OcrIn):
     """Read the text in an image. `result.text`, and with `outputFormat: json` also
@@ -235,7 +235,7 @@ def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 @router.get(
     "/jobs",
     auth=ApiKeyAuth(Scope.JOBS_READ),
-    response={200: envelope(JobListOut), **errors(400, 403)},
+    response={200: envelope(JobListOut), **errors()},
 )
 def list_jobs(
     request: ApiRequest,
@@ -268,7 +268,7 @@ def list_jobs(
 @router.get(
     "/jobs/{uuid:job_id}",
     auth=ApiKeyAuth(Scope.JOBS_READ),
-    response={200: envelope(JobOut), **errors(403, 404)},
+    response={200: envelope(JobOut), **errors(404)},
 )
 def get_job(request: ApiRequest, job_id):
     return ok(job_out(_get_job_for_user(request, job_id)))
@@ -277,7 +277,7 @@ def get_job(request: ApiRequest, job_id):
 @router.get(
     "/jobs/{uuid:job_id}/output",
     auth=ApiKeyAuth(Scope.JOBS_READ),
-    response={200: None, **errors(403, 404)},
+    response={200: None, **errors(404)},
 )
 def job_output(request: ApiRequest, job_id):
     """The result image (PNG), for the job's owner only."""
@@ -291,7 +291,7 @@ def job_output(request: ApiRequest, job_id):
 @router.post(
     "/jobs/{uuid:job_id}/cancel",
     auth=ApiKeyAuth(Scope.GENERATE, Scope.OCR),
-    response={200: envelope(JobOut), **errors(403, 404, 409)},
+    response={200: envelope(JobOut), **errors(404, 409)},
 )
 def cancel_job(request: ApiRequest, job_id):
     """Cancel a job that has not started yet; its credits are refunded."""

@@ -73,9 +73,9 @@ def test_limits_are_per_key_and_come_from_the_plan(api, alice, mint):
         assert response["X-RateLimit-Limit"] == "2"
 
 
-def test_requests_without_a_valid_key_are_limited_by_address(api, db):
+def test_requests_without_a_valid_key_are_limited_by_address(api, db, settings):
     with time_machine.travel(START, tick=False):
-        for _ in range(ratelimit.ANONYMOUS_BURST):
+        for _ in range(settings.API_KEYLESS_RATE_PER_MINUTE):
             response = api("get", "/api/user/profile")
             assert response.status_code == 401
             assert "X-RateLimit-Remaining" in response
