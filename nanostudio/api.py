@@ -81,7 +81,11 @@ def handle_validation_error(request: HttpRequest, exc: NinjaValidationError) -> 
             loc = loc[1:]
         if loc and loc[0] == "payload":
             loc = loc[1:]
-        fields[".".join(loc) or "body"] = error.get("msg", "Invalid value")
+        if error.get("type") == "extra_forbidden":
+            message = "Unknown field: this endpoint does not take it (see /api/docs)."
+        else:  # pydantic prefixes our own validators' messages with "Value error, "
+            message = error.get("msg", "Invalid value").removeprefix("Value error, ")
+        fields[".".join(loc) or "body"] = message
     return error_response(validation_error(fields))
 
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from billing.ledger import InsufficientCredits, reserve
 from billing.models import CreditBalance, plan_of
 from nanostudio.errors import ApiError
-from studio import engines, storage
+from studio import engines, storage, waiting
 from studio.images import check_image
 from studio.models import Job, Template
 
@@ -135,9 +135,9 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
 
 def cancel(job: Job) -> bool:
     """Cancel a queued job and refund it. False if it had already started or finished."""
-    if job.finish(
-        Job.Status.CANCELLED, error_code="CANCELLED", error_message="Cancelled before it ran."
-    ):
-        return True
-    job.refresh_from_db()
-    return False
+    cancelled = waiting.finish(
+        job, Job.Status.CANCELLED, error_code="CANCELLED", error_message="Cancelled before it ran."
+    )
+    if not cancelled:
+        job.refresh_from_db()
+    return cancelled

@@ -47,13 +47,7 @@ class JobAdmin(admin.ModelAdmin):
             with transaction.atomic():
                 # A retry is a new run of the same job: it is not charged again (its one
                 # debit was refunded when it failed), which favours the customer.
-                if not Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
-                    status=Job.Status.QUEUED,
-                    attempts=0,
-                    error_code="",
-                    error_message="",
-                    finished_at=None,
-                ):
+                if not Job.objects.requeue_failed(job.pk):
                     continue
                 transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
             retried += 1

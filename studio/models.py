@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -65,8 +67,62 @@ class Template(models.Model):
         return (not plan_ids or plan.pk in plan_ids) and plan.allows_template_type(self.type)
 
 
+class JobQuerySet(models.QuerySet["Job"]):
+    """The job state machine's transitions that start from a query (see also Job.finish)."""
+
+    def claim(self, job_id) -> bool:
+        """queued → running for this worker: a conditional update, so one worker runs a job.
+        A running job whose heartbeat stopped (its worker died) can be taken over."""
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
+        return bool(
+            self.filter(pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS)
+            .filter(
+                Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale)
+            )
+            .update(
+                status=Job.Status.RUNNING,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+
+    def requeue_failed(self, job_id) -> bool:
+        """failed → queued, for a fresh set of attempts (an admin's retry)."""
+        fresh = {"attempts": 0, "error_code": "", "error_message": "", "finished_at": None}
+        return bool(
+            self.filter(pk=job_id, status=Job.Status.FAILED).update(
+                status=Job.Status.QUEUED, **fresh
+            )
+        )
+
+    def stale(self) -> JobQuerySet:
+        """Running jobs whose worker stopped marking them alive."""
+        cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
+        return self.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+
+    def take_lost(self, limit: int) -> list:
+        """Ids of jobs left queued long enough that their message may be lost, stamped as sent
+        again now: a job waiting its turn in a long queue is resent at most once per
+        JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: a job is claimed once)."""
+        now = timezone.now()
+        before = now - timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_S)
+        ids = list(
+            self.filter(status=Job.Status.QUEUED)
+            .filter(Q(resent_at__lt=before) | Q(resent_at=None, created_at__lt=before))
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        self.filter(pk__in=ids).update(resent_at=now)
+        return ids
+
+
 class Job(models.Model):
-    """One generation or OCR run. Credits are reserved when it is accepted (billing.ledger)."""
+    """One generation or OCR run. Credits are reserved when it is accepted (billing.ledger).
+
+    States: queued → running → succeeded | failed | cancelled; the transitions are
+    JobQuerySet.claim / requeue_failed and Job.finish, and nothing else writes `status`."""
 
     class Kind(models.TextChoices):
         GENERATE = "generate", "Generate"
@@ -106,6 +162,8 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When the sweeper last sent a queued job again (its first message may have been lost).
     resent_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -147,11 +205,10 @@ class Job(models.Model):
 
         A failed or cancelled job is refunded in the same transaction as its state change, so
         nobody sees it failed but still charged, and a crash between the two leaves neither.
-        Waiters are woken after the commit. False if the job was already final (or, for a
-        cancel, had started): then nothing changed.
+        The caller wakes the job's waiters (studio.waiting.finish does both). False if the
+        job was already final (or, for a cancel, had started): then nothing changed.
         """
         from billing.ledger import refund
-        from studio.waiting import notify_done
 
         jobs = Job.objects.filter(pk=self.pk).exclude(status__in=self.FINAL)
         if status == self.Status.CANCELLED:
@@ -167,7 +224,6 @@ class Job(models.Model):
                 return False
             if status != self.Status.SUCCEEDED:
                 refund(self, f"Job {status}: {error_code}" if error_code else f"Job {status}")
-            transaction.on_commit(lambda: notify_done(self.pk), robust=True)
         self.refresh_from_db()
         return True
 

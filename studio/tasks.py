@@ -12,11 +12,10 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from studio import engines, storage
+from studio import engines, storage, waiting
 from studio.images import InvalidImage
 from studio.models import Job
 
@@ -26,22 +25,13 @@ SWEEP_BATCH = 500
 
 def fail(job: Job, code: str, message: str) -> None:
     """Fail the job and refund it, in one transaction (Job.finish)."""
-    if job.finish(Job.Status.FAILED, error_code=code, error_message=message):
+    if waiting.finish(job, Job.Status.FAILED, error_code=code, error_message=message):
         logger.info("job failed", extra={"job_id": str(job.pk), "error_code": code})
 
 
 def claim(job_id: str) -> Job | None:
-    """Take the job for this worker: a conditional update, so only one worker runs it. A job
-    that is running but whose heartbeat stopped (its worker died) can be taken over."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
-    claimed = (
-        Job.objects.filter(pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS)
-        .filter(Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale))
-        .update(
-            status=Job.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
-        )
-    )
+    """The job, if this worker may run it now (Job.objects.claim); else None."""
+    claimed = Job.objects.claim(job_id)
     job = Job.objects.select_related("template").filter(pk=job_id).first()
     if job is None:
         return None  # deleted (account gone): nothing to do
@@ -121,36 +111,22 @@ def run_job(job_id: str) -> None:
         logger.exception("engine crashed", extra={"job_id": str(job.pk)})
         fail(job, "ENGINE_ERROR", f"The engine failed ({exc.__class__.__name__}).")
         return
-    job.finish(Job.Status.SUCCEEDED, output_file=output, result=result.data)
+    waiting.finish(job, Job.Status.SUCCEEDED, output_file=output, result=result.data)
 
 
 @shared_task(name="studio.sweep_jobs", soft_time_limit=60, time_limit=75)
 def sweep_jobs() -> dict:
     """Beat, every 10 s: send again jobs left queued (their message was lost, e.g. the broker
     restarted empty), and retry or fail jobs whose worker died (their heartbeat stopped)."""
-    now = timezone.now()
-    resend_before = now - timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_S)
-    lost = list(
-        Job.objects.filter(status=Job.Status.QUEUED)
-        .filter(Q(resent_at__lt=resend_before) | Q(resent_at=None, created_at__lt=resend_before))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    # Stamped first, so a job still waiting its turn in a long queue is sent again at most
-    # once per JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: claim() is once).
-    Job.objects.filter(pk__in=lost).update(resent_at=now)
+    lost = Job.objects.take_lost(SWEEP_BATCH)
     for job_id in lost:
         enqueue(job_id)
     requeued = len(lost)
-    stuck = Job.objects.filter(
-        status=Job.Status.RUNNING,
-        heartbeat_at__lt=now - timedelta(seconds=settings.JOB_STALE_RUNNING_S),
-    )
-    for job in stuck[:SWEEP_BATCH]:
+    for job in Job.objects.stale()[:SWEEP_BATCH]:
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             fail(job, "WORKER_LOST", "The worker running this job stopped.")
         else:
-            enqueue(job.pk)  # claim() accepts a running job whose heartbeat stopped
+            enqueue(job.pk)  # claim() takes over a running job whose heartbeat stopped
             requeued += 1
     return {"requeued": requeued}
 

@@ -12,7 +12,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from studio.models import Job
 
@@ -31,6 +31,14 @@ def _redis():
 
 def _done_key(job_id) -> str:
     return f"job-done:{job_id}"
+
+
+def finish(job: Job, status: str, **fields) -> bool:
+    """End the job (Job.finish) and, after the commit, wake whoever waits for it."""
+    done = job.finish(status, **fields)
+    if done:
+        transaction.on_commit(lambda: notify_done(job.pk), robust=True)
+    return done
 
 
 def notify_done(job_id) -> None:
