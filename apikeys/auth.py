@@ -15,7 +15,7 @@ from apikeys.models import ApiKey, AuthFailure
 from billing import ratelimit
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError
-from nanostudio.http import add_server_timing, client_ip
+from nanostudio.http import api_call, client_ip
 
 LIMITER_RETRY_AFTER_S = 5
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
@@ -69,24 +69,25 @@ class ApiKeyAuth(AuthBase):
 
     def __call__(self, request: HttpRequest) -> ApiKey:
         started = time.perf_counter()
+        call = api_call(request)
         try:
             key = ApiKey.objects.authenticate(credentials_from(request))
         except AuthFailure as failure:
-            request.refused_key = failure.key  # type: ignore[attr-defined]
+            call.refused_key = failure.key
             details = {"expired_at": failure.expired_at.isoformat()} if failure.expired_at else None
             raise keyless(request, _unauthorized(failure.code, details=details)) from None
         except ApiError as error:  # no credentials, or not of a form we accept
             raise keyless(request, error) from None
-        request.api_key = key  # type: ignore[attr-defined]
+        call.key = key
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
         balance = getattr(key.user, "credit_balance", None)
         plan = plan_of(key.user)
         if plan is not None and plan.is_unlimited:
-            request.credits_remaining = None  # type: ignore[attr-defined]
+            call.credits_remaining = "unlimited"
         elif balance is not None:
-            request.credits_remaining = balance.total  # type: ignore[attr-defined]
-        add_server_timing(request, "auth", started)
+            call.credits_remaining = balance.total
+        call.timed("auth", started)
         enforce_rate_limit(request, f"key:{key.pk}", plan or Plan())
         if self.scopes and not key.has_scope(*self.scopes):
             raise ApiError(
@@ -109,7 +110,7 @@ def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
         decision, now = ratelimit.check(f"ip:{client_ip(request)}", rate, rate)
     except ratelimit.LimiterUnavailable:
         return refusal  # refused anyway: a limiter outage changes nothing for it
-    request.ratelimit_headers = decision.headers(now)  # type: ignore[attr-defined]
+    api_call(request).ratelimit_headers = decision.headers(now)
     if decision.allowed:
         return refusal
     retry_after = math.ceil(decision.retry_after_s)
@@ -134,8 +135,9 @@ def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
             "Nothing was charged; retry shortly.",
             headers={"Retry-After": str(LIMITER_RETRY_AFTER_S)},
         ) from None
-    add_server_timing(request, "ratelimit", started)
-    request.ratelimit_headers = decision.headers(now)  # type: ignore[attr-defined]
+    call = api_call(request)
+    call.timed("ratelimit", started)
+    call.ratelimit_headers = decision.headers(now)
     if not decision.allowed:
         retry_after = math.ceil(decision.retry_after_s)
         raise ApiError(

@@ -13,10 +13,10 @@ import itertools
 import os
 import pickle
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -37,14 +37,15 @@ def floor(request: HttpRequest, record: bool = True) -> JsonResponse:
     from apikeys.auth import credentials_from
     from apikeys.models import ApiKey
     from billing import ratelimit, usage
+    from nanostudio.http import ApiCall, ApiRequest
 
-    started = time.perf_counter()
-    key = ApiKey.objects.authenticate(credentials_from(request))
-    ratelimit.check(f"key:{key.pk}", 10_000_000, 10_000_000)
-    request.api_key = key  # type: ignore[attr-defined]
+    call = ApiCall()
+    cast(ApiRequest, request).api = call
+    call.key = ApiKey.objects.authenticate(credentials_from(request))
+    ratelimit.check(f"key:{call.key.pk}", 10_000_000, 10_000_000)
     response = JsonResponse({"status": "ok"})
     if record:
-        usage.record(request, response, started)
+        usage.record(request, response)
     return response
 
 

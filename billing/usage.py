@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from functools import cache
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -28,7 +29,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from billing.models import UsageEvent, UsageKeyRollup, UsageRollup
-from nanostudio.http import client_ip
+from nanostudio.http import ApiRequest, api_call, client_ip
 
 logger = logging.getLogger("nanostudio.usage")
 
@@ -49,13 +50,14 @@ def endpoint_of(request: HttpRequest) -> str:
     return f"{request.method} {path}"
 
 
-def record(request: HttpRequest, response: HttpResponse, started: float) -> None:
+def record(request: HttpRequest, response: HttpResponse) -> None:
     """Store the event for an /api request that presented a key we could attribute.
 
     A key that was refused (disabled, revoked, expired, an old secret past its grace) is
     recorded too: its owner should see that something still uses it.
     """
-    key = getattr(request, "api_key", None) or getattr(request, "refused_key", None)
+    call = api_call(request)
+    key = call.attributed_key
     if key is None and response.status_code in (404, 405):
         # No route ran the key check (a mistyped path or method): check it here, so a
         # developer sees those calls in their log too.
@@ -69,12 +71,12 @@ def record(request: HttpRequest, response: HttpResponse, started: float) -> None
         "endpoint": endpoint_of(request)[:80],
         "method": request.method or "",
         "status": response.status_code,
-        "error_code": getattr(response, "error_code", ""),
-        "credits": getattr(request, "credits_charged", 0),
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "error_code": call.error_code,
+        "credits": call.credits_charged,
+        "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
         "ip": client_ip(request),
-        "request_id": getattr(request, "request_id", ""),
-        "job_id": getattr(request, "job_id", None),
+        "request_id": cast(ApiRequest, request).request_id,
+        "job_id": call.job_id,
         "rolled_up": False,
     }
     sql, fields = _insert_event()

@@ -12,7 +12,8 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from apikeys.auth import ApiKeyAuth
-from nanostudio.errors import ApiError, error_response, validation_error
+from nanostudio.errors import ApiError, validation_error
+from nanostudio.http import api_call
 from nanostudio.schemas import ERROR_CODES
 
 logger = logging.getLogger("nanostudio.api")
@@ -67,7 +68,7 @@ api = StudioApi(
 
 @api.exception_handler(ApiError)
 def handle_api_error(request: HttpRequest, exc: ApiError) -> JsonResponse:
-    return error_response(exc)
+    return api_call(request).refuse(exc)
 
 
 @api.exception_handler(NinjaValidationError)
@@ -86,25 +87,27 @@ def handle_validation_error(request: HttpRequest, exc: NinjaValidationError) -> 
         else:  # pydantic prefixes our own validators' messages with "Value error, "
             message = error.get("msg", "Invalid value").removeprefix("Value error, ")
         fields[".".join(loc) or "body"] = message
-    return error_response(validation_error(fields))
+    return api_call(request).refuse(validation_error(fields))
 
 
 @api.exception_handler(Http404)
 def handle_not_found(request: HttpRequest, exc: Http404) -> JsonResponse:
-    return error_response(ApiError(404, "NOT_FOUND", "Not found."))
+    return api_call(request).refuse(ApiError(404, "NOT_FOUND", "Not found."))
 
 
 @api.exception_handler(RequestDataTooBig)
 def handle_too_big(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse:
-    return error_response(ApiError(413, "PAYLOAD_TOO_LARGE", "The request body is too large."))
+    return api_call(request).refuse(
+        ApiError(413, "PAYLOAD_TOO_LARGE", "The request body is too large.")
+    )
 
 
 @api.exception_handler(HttpError)
 def handle_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     if exc.status_code == 400:  # the body is not JSON (ninja's parser)
-        return error_response(validation_error({"body": str(exc)}))
+        return api_call(request).refuse(validation_error({"body": str(exc)}))
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INTERNAL_ERROR")
-    return error_response(ApiError(exc.status_code, code, str(exc)))
+    return api_call(request).refuse(ApiError(exc.status_code, code, str(exc)))
 
 
 DATABASE_RETRY_AFTER_S = 5
@@ -117,7 +120,7 @@ def handle_database_unavailable(request: HttpRequest, exc: DatabaseError) -> Jso
     lock or statement timeout): the call did not happen, so it is safe to retry. Anything
     the call wrote was rolled back with its transaction, so nothing was charged."""
     logger.warning("database unavailable", extra={"error": str(exc).strip()[:200]})
-    return error_response(
+    return api_call(request).refuse(
         ApiError(
             503,
             "SERVICE_UNAVAILABLE",
@@ -131,7 +134,7 @@ def handle_database_unavailable(request: HttpRequest, exc: DatabaseError) -> Jso
 @api.exception_handler(Exception)
 def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
     logger.exception("unhandled API error")
-    return error_response(
+    return api_call(request).refuse(
         ApiError(500, "INTERNAL_ERROR", "Something went wrong on our side. It has been logged.")
     )
 

@@ -37,7 +37,6 @@ def error_response(error: ApiError) -> JsonResponse:
         "error": {"code": error.code, "message": error.message, "details": error.details},
     }
     response = JsonResponse(body, status=error.status)
-    response.error_code = error.code  # type: ignore[attr-defined]  # for the usage event
     for name, value in error.headers.items():
         response[name] = value
     return response

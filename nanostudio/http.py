@@ -1,14 +1,53 @@
-"""Typed request classes, so views say what they can rely on."""
+"""Typed request classes, so views say what they can rely on, and the per-call object."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, cast
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 if TYPE_CHECKING:
     from accounts.models import User
     from apikeys.models import ApiKey
+    from nanostudio.errors import ApiError
+
+
+@dataclass
+class ApiCall:
+    """Everything one /api call learns on its way through, in one declared place: set by
+    authentication and the views, read by the response headers and the usage event
+    (ApiMiddleware creates it; `api_call(request)` finds it)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    key: ApiKey | None = None  # the key that authenticated the call
+    refused_key: ApiKey | None = None  # a key we know but refused (disabled, expired, …)
+    job_id: uuid.UUID | None = None  # the job the call created or read
+    credits_charged: int = 0
+    # The balance after the call, for X-Credits-Remaining; None when the call did not read it.
+    credits_remaining: int | Literal["unlimited"] | None = None
+    location: str | None = None
+    ratelimit_headers: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # for Server-Timing
+    error_code: str = ""
+
+    @property
+    def attributed_key(self) -> ApiKey | None:
+        """The key whose owner's usage log shows this call, refused or not."""
+        return self.key or self.refused_key
+
+    def timed(self, name: str, started: float) -> None:
+        """Record a step's duration since `started` (a perf_counter value)."""
+        self.timings_ms[name] = (time.perf_counter() - started) * 1000
+
+    def refuse(self, error: ApiError) -> JsonResponse:
+        """The error's JSON answer, with its code noted for the usage event."""
+        from nanostudio.errors import error_response
+
+        self.error_code = error.code
+        return error_response(error)
 
 
 class AuthedRequest(HttpRequest):
@@ -23,6 +62,12 @@ class ApiRequest(HttpRequest):
     auth: ApiKey
     user: User
     request_id: str
+    api: ApiCall
+
+
+def api_call(request: HttpRequest) -> ApiCall:
+    """The call object of an /api request (ApiMiddleware made it before anything else ran)."""
+    return cast(ApiRequest, request).api
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -34,11 +79,3 @@ def client_ip(request: HttpRequest) -> str | None:
         if forwarded:
             return forwarded.split(",")[0].strip() or None
     return request.META.get("REMOTE_ADDR") or None
-
-
-def add_server_timing(request: HttpRequest, name: str, started: float) -> None:
-    """Record a step's duration (since `started`, a perf_counter value) for `Server-Timing`."""
-    import time
-
-    timings = request.__dict__.setdefault("server_timing", {})
-    timings[name] = (time.perf_counter() - started) * 1000

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Callable
+from typing import cast
 
 from csp.middleware import CSPMiddleware as PageCSPMiddleware
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from nanostudio.errors import ApiError
+from nanostudio.http import ApiCall, ApiRequest
 from nanostudio.logging import request_id_var
 
 # A client-supplied id is echoed only if it is short and plain, so it cannot forge log lines.
@@ -23,7 +26,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-Id", "")
         request_id = incoming if _CLIENT_ID_RE.match(incoming) else "req_" + secrets.token_hex(12)
-        request.request_id = request_id  # type: ignore[attr-defined]
+        cast(ApiRequest, request).request_id = request_id  # declared on the typed request
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
@@ -52,11 +55,12 @@ class CSPMiddleware(PageCSPMiddleware):
 _QUERY_KEY_NAMES = {"api_key", "apikey", "access_token", "token", "key"}
 _QUERY_KEY_VALUE_RE = re.compile(r"(nh_|sk-)[0-9A-Za-z]{20,}")
 _API_PAGES = ("/api/docs", "/api/openapi.json")
-_UNSET = object()
 
 
 class ApiMiddleware:
-    """Rules for /api that hold before routing: HTTPS, no keys in URLs, body size, envelopes."""
+    """Rules for /api that hold before routing (HTTPS, no keys in URLs, body size), the call
+    object every later step writes to (nanostudio.http.ApiCall), and the answer's headers and
+    error envelope from it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -64,43 +68,36 @@ class ApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/"):
             return self.get_response(request)
-        started = time.perf_counter()
-        refusal = self._refuse(request)
-        response = refusal or self.get_response(request)
-        # The bucket that counted this request (the key's, or a refused key's address; see
-        # apikeys.auth): reported here, never decided here.
-        for name, value in getattr(request, "ratelimit_headers", {}).items():
-            response[name] = value
-        credits = getattr(request, "credits_remaining", _UNSET)
-        if credits is not _UNSET:
-            response["X-Credits-Remaining"] = "unlimited" if credits is None else str(credits)
-        location = getattr(request, "location", None)
-        if location:
-            response["Location"] = location
-        timings = getattr(request, "server_timing", None)
-        if timings:
-            # Step durations for clients and `make bench`: `Server-Timing: auth;dur=0.31`.
-            response["Server-Timing"] = ", ".join(f"{k};dur={v:.3f}" for k, v in timings.items())
+        call = ApiCall()
+        cast(ApiRequest, request).api = call
+        response = self._refuse(request, call) or self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
             "application/json"
         ):
-            response = self._as_envelope(response)
-        from billing import usage
-
-        usage.record(request, response, started)
+            response = self._as_envelope(response, call)
+        # The bucket that counted this request (the key's, or a refused key's address; see
+        # apikeys.auth): reported here, never decided here.
+        for name, value in call.ratelimit_headers.items():
+            response[name] = value
+        if call.credits_remaining is not None:
+            response["X-Credits-Remaining"] = str(call.credits_remaining)
+        if call.location:
+            response["Location"] = call.location
+        if call.timings_ms:
+            # Step durations for clients and `make bench`: `Server-Timing: auth;dur=0.31`.
+            response["Server-Timing"] = ", ".join(
+                f"{name};dur={ms:.3f}" for name, ms in call.timings_ms.items()
+            )
         return response
 
-    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
-        from django.conf import settings
-
-        from nanostudio.errors import ApiError, error_response
-
+    @staticmethod
+    def _refuse(request: HttpRequest, call: ApiCall) -> HttpResponse | None:
         if (
             settings.SECURE_SSL_REDIRECT
             and not request.is_secure()
             and not request.path.startswith(_API_PAGES)
         ):
-            return error_response(
+            return call.refuse(
                 ApiError(
                     403,
                     "HTTPS_REQUIRED",
@@ -112,7 +109,7 @@ class ApiMiddleware:
             if name.lower() in _QUERY_KEY_NAMES or any(
                 _QUERY_KEY_VALUE_RE.search(value) for value in values
             ):
-                return error_response(
+                return call.refuse(
                     ApiError(
                         401,
                         "INVALID_API_KEY",
@@ -123,7 +120,7 @@ class ApiMiddleware:
                 )
         length = request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > settings.API_MAX_BODY_BYTES:
-            return error_response(
+            return call.refuse(
                 ApiError(
                     413,
                     "PAYLOAD_TOO_LARGE",
@@ -133,10 +130,9 @@ class ApiMiddleware:
             )
         return None
 
-    def _as_envelope(self, response: HttpResponse) -> HttpResponse:
+    @staticmethod
+    def _as_envelope(response: HttpResponse, call: ApiCall) -> HttpResponse:
         """Errors produced outside the API's handlers (routing, 405, crashes) in the envelope."""
-        from nanostudio.errors import ApiError, error_response
-
         status = response.status_code
         code, message = {
             404: ("NOT_FOUND", "No such API endpoint."),
@@ -146,4 +142,4 @@ class ApiMiddleware:
         if status >= 500:
             status = 500
         headers = {"Allow": response["Allow"]} if response.has_header("Allow") else {}
-        return error_response(ApiError(status, code, message, headers=headers))
+        return call.refuse(ApiError(status, code, message, headers=headers))

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "nanostudio.middleware.RequestIdMiddleware",
+    "billing.middleware.UsageMiddleware",  # outside ApiMiddleware: it sees the final answer
     "nanostudio.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -3,6 +3,8 @@ nothing: a rejected request costs nothing and leaves no job behind."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 
 from billing.ledger import InsufficientCredits, reserve
@@ -43,9 +45,24 @@ def find_template(name: str, template_type: str) -> Template:
     return template
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A submit's outcome: the job, what accepting it charged, and the balance after (None on
+    an unlimited plan). A replay of an earlier submit (Idempotency-Key) charged nothing now."""
+
+    job: Job
+    charged: int
+    remaining: int | None
+    replayed: bool = False
+
+    @classmethod
+    def replay(cls, job: Job) -> Accepted:
+        return cls(job=job, charged=0, remaining=None, replayed=True)
+
+
 def submit_generate(
     user, api_key, *, image: str | None, template: Template | None, params: dict
-) -> Job:
+) -> Accepted:
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
         raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
@@ -70,7 +87,7 @@ def submit_generate(
     return _accept(user, api_key, Job.Kind.GENERATE, template, params, checked, cost, plan)
 
 
-def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Job:
+def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Accepted:
     from studio.engines import ocr
 
     plan = plan_of(user)
@@ -97,7 +114,7 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
     return _accept(user, api_key, Job.Kind.OCR, None, params, checked, OCR_CREDIT_COST, plan)
 
 
-def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
+def _accept(user, api_key, kind, template, params, image, cost, plan) -> Accepted:
     from studio.tasks import enqueue
 
     job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)
@@ -129,8 +146,8 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Job:
     except BaseException:
         storage.delete_job_files(job.pk)
         raise
-    job.credits_remaining = charge.remaining  # for X-Credits-Remaining (None = unlimited)
-    return job
+    # `charged` is the job's cost, also on unlimited plans: usage counts what was used.
+    return Accepted(job=job, charged=cost, remaining=charge.remaining)
 
 
 def cancel(job: Job) -> bool:

@@ -110,40 +110,39 @@ def job_out(job: Job) -> dict:
 
 def _get_job_for_user(request: ApiRequest, job_id) -> Job:
     job = get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
-    request.job_id = job.pk  # type: ignore[attr-defined]  # for the usage event
+    request.api.job_id = job.pk
     return job
 
 
-def _submit(request: ApiRequest, accept: Callable[[], Job]):
+def _submit(request: ApiRequest, accept: Callable[[], actions.Accepted]):
     """Accept a job under the request's Idempotency-Key (a repeat gets the original job)."""
     key = request.headers.get("Idempotency-Key")
     try:
         with idempotent(request.user, key, request.body, request.path) as remember:
-            job = accept()
-            remember(job)
+            accepted = accept()
+            remember(accepted.job)
     except Replay as replay:
-        job = replay.job
-    return _respond(request, job)
+        accepted = actions.Accepted.replay(replay.job)
+    return _respond(request, accepted)
 
 
-def _respond(request: ApiRequest, job: Job):
+def _respond(request: ApiRequest, accepted: actions.Accepted):
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location.
     A job that failed or was cancelled is an error answer with its code, never a success."""
-    request.job_id = job.pk  # type: ignore[attr-defined]
-    charged = hasattr(job, "credits_remaining")  # a new job, not an idempotent replay
-    if charged:  # show the balance after the charge
-        request.credits_remaining = job.credits_remaining  # type: ignore[attr-defined]
+    call, job = request.api, accepted.job
+    call.job_id = job.pk
+    if not accepted.replayed:  # the balance after the charge
+        call.credits_remaining = "unlimited" if accepted.remaining is None else accepted.remaining
     if "respond-async" not in request.headers.get("Prefer", ""):
         job = wait_for(job, settings.JOB_WAIT_S)
     if job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
-        if charged and job.credits_remaining is not None:  # refunded while we waited
-            request.credits_remaining = job.credits_remaining + job.credits  # type: ignore[attr-defined]
+        if not accepted.replayed and accepted.remaining is not None:  # refunded meanwhile
+            call.credits_remaining = accepted.remaining + job.credits
         raise job_failed(job)
-    if charged:  # what this request cost, for the usage event
-        request.credits_charged = job.credits  # type: ignore[attr-defined]
+    call.credits_charged = accepted.charged  # what this request cost, for the usage event
     if job.is_final:
         return Status(200, ok(job_out(job)))
-    request.location = reverse("api:get_job", args=[job.pk])  # type: ignore[attr-defined]
+    call.location = reverse("api:get_job", args=[job.pk])
     return Status(202, ok(job_out(job)))
 
 
@@ -174,7 +173,7 @@ def generate(request: ApiRequest, payload: GenerateIn):
     An `Idempotency-Key` header makes retries safe: the same key and body get the same job.
     """
 
-    def accept() -> Job:
+    def accept() -> actions.Accepted:
         template = None
         if payload.prompt is None:
             template = actions.find_template(payload.template, payload.templateType)

@@ -57,7 +57,7 @@ def run(request: AuthedRequest) -> HttpResponse:
     if form.is_valid():
         try:
             if is_ocr:
-                job = actions.submit_ocr(
+                accepted = actions.submit_ocr(
                     request.user,
                     None,
                     image=form.image_base64(),
@@ -65,7 +65,7 @@ def run(request: AuthedRequest) -> HttpResponse:
                     output_format=form.cleaned_data["output_format"],
                 )
             else:
-                job = actions.submit_generate(
+                accepted = actions.submit_generate(
                     request.user,
                     None,
                     image=form.image_base64(),
@@ -75,7 +75,7 @@ def run(request: AuthedRequest) -> HttpResponse:
         except ApiError as error:
             messages.error(request, error.message)
         else:
-            return redirect("studio:job", job_id=job.pk)
+            return redirect("studio:job", job_id=accepted.job.pk)
     else:
         for errors in form.errors.values():
             for error in errors:

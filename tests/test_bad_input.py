@@ -248,7 +248,7 @@ def test_a_phone_photo_as_mpo_is_accepted_as_jpeg(alice):
     assert Image.open(io.BytesIO(raw)).format == "MPO"
     job = actions.submit_generate(
         alice, None, image=_b64(raw), template=Template.objects.get(name="Grayscale"), params={}
-    )
+    ).job
     assert job.input_file.endswith("/input.jpg")
     run_job(str(job.pk))
     job.refresh_from_db()
@@ -263,7 +263,7 @@ def test_the_exif_orientation_is_applied_so_portraits_stay_upright(alice):
     raw = _encoded(_photo(), "JPEG", exif=exif, quality=95)
     job = actions.submit_generate(
         alice, None, image=_b64(raw), template=Template.objects.get(name="Invert"), params={}
-    )
+    ).job
     run_job(str(job.pk))
     job.refresh_from_db()
     from studio import storage

@@ -243,7 +243,7 @@ def test_a_failing_engine_fails_the_job_and_refunds(alice):
     template = Template.objects.create(
         name="Broken", type="filters", parameters={"op": "no-such-op"}
     )
-    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={})
+    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={}).job
     assert balance(alice) == 49
     run_job(str(job.pk))  # the task body, in this process
     job.refresh_from_db()
@@ -255,7 +255,7 @@ def test_a_failing_engine_fails_the_job_and_refunds(alice):
 
 def test_a_poison_job_stops_after_three_attempts(alice, settings):
     template = Template.objects.get(name="Sepia")
-    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={})
+    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={}).job
     Job.objects.filter(pk=job.pk).update(attempts=settings.JOB_MAX_ATTEMPTS)
     assert claim(str(job.pk)) is None
     job.refresh_from_db()
@@ -317,7 +317,7 @@ def test_outputs_are_purged_after_the_retention_period(alice, settings):
 
     job = actions.submit_generate(
         alice, None, image=sample_b64(), template=Template.objects.get(name="Sepia"), params={}
-    )
+    ).job
     run_job(str(job.pk))
     job.refresh_from_db()
     assert storage.path_of(job.output_file).exists()

@@ -106,7 +106,7 @@ def test_failing_a_job_and_its_refund_commit_together(alice, monkeypatch):
     """A crash between the state change and the refund leaves the job as it was, never
     failed and still charged; the next attempt to end it fails and refunds it."""
     template = Template.objects.get(name="Sepia")
-    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={})
+    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={}).job
     Job.objects.filter(pk=job.pk).update(status="running")
 
     def crash(*args, **kwargs):
@@ -134,7 +134,7 @@ def test_failing_a_job_and_its_refund_commit_together(alice, monkeypatch):
 
 def test_a_cancel_sets_finished_at_and_refunds_in_one_step(alice):
     template = Template.objects.get(name="Sepia")
-    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={})
+    job = actions.submit_generate(alice, None, image=sample_b64(), template=template, params={}).job
     assert actions.cancel(job) is True
     assert (job.status, job.error_code) == ("cancelled", "CANCELLED")
     assert job.finished_at is not None

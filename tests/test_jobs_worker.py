@@ -285,7 +285,7 @@ def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, se
     sepia = Template.objects.get(name="Sepia")
     app.control.purge()  # whatever earlier tests left in the queue
     lost, stuck = (
-        actions.submit_generate(alice, None, image=sample_b64(), template=sepia, params={})
+        actions.submit_generate(alice, None, image=sample_b64(), template=sepia, params={}).job
         for _ in range(2)
     )
     assert app.control.purge() == 2  # no worker was running: both messages are gone

@@ -13,7 +13,7 @@ from studio.tasks import run_job
 def bob_job(bob):
     job = actions.submit_generate(
         bob, None, image=sample_b64(), template=Template.objects.get(name="Sepia"), params={}
-    )
+    ).job
     run_job(str(job.pk))
     return job
 
@@ -49,7 +49,7 @@ def test_the_owner_sees_status_before_after_and_download(client, bob, bob_job):
 def test_a_queued_job_polls_and_can_be_cancelled(client, bob):
     job = actions.submit_generate(
         bob, None, image=sample_b64(), template=Template.objects.get(name="Sepia"), params={}
-    )
+    ).job
     client.force_login(bob)
     assert (
         'hx-trigger="every 1s"' in client.get(reverse("studio:job", args=[job.pk])).content.decode()
