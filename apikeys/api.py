@@ -89,7 +89,6 @@ def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
     beyond = key.scopes_beyond(request.auth)
     if beyond:
         raise ApiError(
-            403,
             "INSUFFICIENT_PERMISSIONS",
             "This key can only manage keys whose scopes it holds itself.",
             {"required_scope": " ".join(beyond)},
@@ -118,7 +117,6 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
     missing = sorted(set(scopes) - set(request.auth.scopes))
     if missing:
         raise ApiError(
-            403,
             "INSUFFICIENT_PERMISSIONS",
             "A key can only grant scopes it holds itself.",
             {"required_scope": " ".join(missing)},
@@ -138,7 +136,6 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
         )
     except KeyLimitReached as limit:
         raise ApiError(
-            403,
             "INSUFFICIENT_PERMISSIONS",
             f"{limit} Revoke one or upgrade your plan.",
             {"limit": limit.limit},
@@ -159,7 +156,7 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
     on the API Keys page can only be re-enabled there, by its owner."""
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
-        raise ApiError(400, "VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
+        raise ApiError("VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
     with transaction.atomic():  # a refused part undoes the rest: all or nothing
         if payload.name is not None and payload.name.strip() != key.name:
             try:
@@ -168,7 +165,6 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
                 raise _name_taken(taken) from None
         if payload.enabled is not None and not key.set_enabled(payload.enabled, by_key=True):
             raise ApiError(
-                403,
                 "INSUFFICIENT_PERMISSIONS",
                 "This key was disabled by its owner; only they can enable it on the API Keys page.",
                 {"disabled_by": "owner"},
@@ -181,7 +177,7 @@ def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
     """New secret, same name and scopes; the old secret works for `grace` (now, 1h, 24h, 7d)."""
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
-        raise ApiError(404, "NOT_FOUND", "API key not found.")
+        raise ApiError("NOT_FOUND", "API key not found.")
     secret = key.roll(payload.grace)
     return ok({"key": key, "secret": secret})
 

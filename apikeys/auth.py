@@ -30,7 +30,7 @@ MESSAGES = {
 
 
 def _unauthorized(code: str, message: str | None = None, details: dict | None = None) -> ApiError:
-    return ApiError(401, code, message or MESSAGES[code], details, headers=CHALLENGE)
+    return ApiError(code, message or MESSAGES[code], details, headers=CHALLENGE)
 
 
 def credentials_from(request: HttpRequest) -> str:
@@ -91,7 +91,6 @@ class ApiKeyAuth(AuthBase):
         enforce_rate_limit(request, f"key:{key.pk}", plan or Plan())
         if self.scopes and not key.has_scope(*self.scopes):
             raise ApiError(
-                403,
                 "INSUFFICIENT_PERMISSIONS",
                 f"This API key lacks the `{self.scopes[0]}` scope.",
                 {"required_scope": " or ".join(self.scopes)},
@@ -115,7 +114,6 @@ def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
         return refusal
     retry_after = math.ceil(decision.retry_after_s)
     return ApiError(
-        429,
         "RATE_LIMIT_EXCEEDED",
         f"Too many requests without a valid API key. Retry in {retry_after} s.",
         {"retry_after": retry_after},
@@ -129,7 +127,6 @@ def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
         decision, now = ratelimit.check(bucket, plan.rate_per_minute, plan.burst)
     except ratelimit.LimiterUnavailable:
         raise ApiError(
-            503,
             "SERVICE_UNAVAILABLE",
             "Rate limiting is temporarily unavailable, so the request was not accepted. "
             "Nothing was charged; retry shortly.",
@@ -141,7 +138,6 @@ def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
     if not decision.allowed:
         retry_after = math.ceil(decision.retry_after_s)
         raise ApiError(
-            429,
             "RATE_LIMIT_EXCEEDED",
             f"Rate limit of {plan.rate_per_minute} requests per minute (burst {plan.burst}) "
             f"exceeded. Retry in {retry_after} s.",

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from apikeys.models import PRESETS, ApiKey, Scope
 from billing.models import DEFAULT_PLAN_SLUG, Plan, plan_of
 from docs import examples
-from nanostudio.schemas import ERROR_CODES
+from nanostudio.errors import ERROR_CODES
 from studio.engines import ocr
 from studio.models import Template
 

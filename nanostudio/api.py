@@ -12,9 +12,8 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from apikeys.auth import ApiKeyAuth
-from nanostudio.errors import ApiError, validation_error
+from nanostudio.errors import ERROR_CODES, ApiError, validation_error
 from nanostudio.http import api_call
-from nanostudio.schemas import ERROR_CODES
 
 logger = logging.getLogger("nanostudio.api")
 _PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
@@ -92,14 +91,12 @@ def handle_validation_error(request: HttpRequest, exc: NinjaValidationError) -> 
 
 @api.exception_handler(Http404)
 def handle_not_found(request: HttpRequest, exc: Http404) -> JsonResponse:
-    return api_call(request).refuse(ApiError(404, "NOT_FOUND", "Not found."))
+    return api_call(request).refuse(ApiError("NOT_FOUND", "Not found."))
 
 
 @api.exception_handler(RequestDataTooBig)
 def handle_too_big(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse:
-    return api_call(request).refuse(
-        ApiError(413, "PAYLOAD_TOO_LARGE", "The request body is too large.")
-    )
+    return api_call(request).refuse(ApiError("PAYLOAD_TOO_LARGE", "The request body is too large."))
 
 
 @api.exception_handler(HttpError)
@@ -107,7 +104,7 @@ def handle_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     if exc.status_code == 400:  # the body is not JSON (ninja's parser)
         return api_call(request).refuse(validation_error({"body": str(exc)}))
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INTERNAL_ERROR")
-    return api_call(request).refuse(ApiError(exc.status_code, code, str(exc)))
+    return api_call(request).refuse(ApiError(code, str(exc)))
 
 
 DATABASE_RETRY_AFTER_S = 5
@@ -122,7 +119,6 @@ def handle_database_unavailable(request: HttpRequest, exc: DatabaseError) -> Jso
     logger.warning("database unavailable", extra={"error": str(exc).strip()[:200]})
     return api_call(request).refuse(
         ApiError(
-            503,
             "SERVICE_UNAVAILABLE",
             "The database is unavailable right now, so the request was not carried out. "
             "Nothing was charged; retry shortly.",
@@ -135,7 +131,7 @@ def handle_database_unavailable(request: HttpRequest, exc: DatabaseError) -> Jso
 def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
     logger.exception("unhandled API error")
     return api_call(request).refuse(
-        ApiError(500, "INTERNAL_ERROR", "Something went wrong on our side. It has been logged.")
+        ApiError("INTERNAL_ERROR", "Something went wrong on our side. It has been logged.")
     )
 
 

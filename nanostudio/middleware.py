@@ -99,7 +99,6 @@ class ApiMiddleware:
         ):
             return call.refuse(
                 ApiError(
-                    403,
                     "HTTPS_REQUIRED",
                     "The API is served over HTTPS only. Your key was sent in clear text: "
                     "roll it under Settings → API Keys.",
@@ -111,7 +110,6 @@ class ApiMiddleware:
             ):
                 return call.refuse(
                     ApiError(
-                        401,
                         "INVALID_API_KEY",
                         "API keys are not accepted in the URL. "
                         "Send `Authorization: Bearer <key>` instead.",
@@ -122,7 +120,6 @@ class ApiMiddleware:
         if length.isdigit() and int(length) > settings.API_MAX_BODY_BYTES:
             return call.refuse(
                 ApiError(
-                    413,
                     "PAYLOAD_TOO_LARGE",
                     f"The request body is over the limit of {settings.API_MAX_BODY_BYTES} bytes.",
                     {"max_bytes": settings.API_MAX_BODY_BYTES},
@@ -139,7 +136,5 @@ class ApiMiddleware:
             405: ("METHOD_NOT_ALLOWED", "This endpoint does not accept that method."),
             413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
         }.get(status, ("INTERNAL_ERROR", "Something went wrong on our side. It has been logged."))
-        if status >= 500:
-            status = 500
         headers = {"Allow": response["Allow"]} if response.has_header("Allow") else {}
-        return call.refuse(ApiError(status, code, message, headers=headers))
+        return call.refuse(ApiError(code, message, headers=headers))

@@ -9,18 +9,17 @@ from django.db import transaction
 
 from billing.ledger import InsufficientCredits, reserve
 from billing.models import CreditBalance, plan_of
-from nanostudio.errors import ApiError
 from studio import engines, storage, waiting
 from studio.images import check_image
 from studio.models import Job, Template
+from studio.rejections import Rejected
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
 OCR_CREDIT_COST = 1
 
 
-def insufficient_credits(error: InsufficientCredits) -> ApiError:
-    return ApiError(
-        402,
+def insufficient_credits(error: InsufficientCredits) -> Rejected:
+    return Rejected(
         "INSUFFICIENT_CREDITS",
         f"This job needs {error.required} credit(s); you have {error.remaining}.",
         {
@@ -36,8 +35,7 @@ def find_template(name: str, template_type: str) -> Template:
         name__iexact=name.strip(), type=template_type.strip()
     ).first()
     if template is None or not template.enabled:
-        raise ApiError(
-            400,
+        raise Rejected(
             "VALIDATION_ERROR",
             f"There is no template “{name}” of type “{template_type}”. GET /api/templates lists them.",
             {"fields": {"template": "Unknown template for this type."}},
@@ -65,18 +63,16 @@ def submit_generate(
 ) -> Accepted:
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
-        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
+        raise Rejected("INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
     engine_name = template.engine if template else Template.Engine.UPSTREAM
     if template is not None and not template.offered_on(plan):
-        raise ApiError(
-            403,
+        raise Rejected(
             "INSUFFICIENT_PERMISSIONS",
             PLAN_LACKS_FEATURE,
             {"feature": f"template:{template.type}"},
         )
     if not engines.get(engine_name).available():
-        raise ApiError(
-            503,
+        raise Rejected(
             "ENGINE_UNAVAILABLE",
             "This template's engine is not available right now. Nothing was charged.",
             {"engine": engine_name},
@@ -92,10 +88,9 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
 
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.OCR):
-        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "ocr"})
+        raise Rejected("INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "ocr"})
     if not ocr.available():
-        raise ApiError(
-            503,
+        raise Rejected(
             "ENGINE_UNAVAILABLE",
             "OCR is not available right now. Nothing was charged.",
             {"engine": "ocr"},
@@ -103,8 +98,7 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
         )
     if not ocr.supports(language):
         readable = ", ".join(ocr.languages())
-        raise ApiError(
-            400,
+        raise Rejected(
             "VALIDATION_ERROR",
             f"No OCR engine here reads “{language}”. Available: {readable}.",
             {"fields": {"language": "Unsupported language."}},
@@ -135,8 +129,7 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Accepte
                 user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
             ).count()
             if running > plan.max_concurrent_jobs:
-                raise ApiError(
-                    429,
+                raise Rejected(
                     "TOO_MANY_CONCURRENT_JOBS",
                     f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; wait for one to finish.",
                     {"limit": plan.max_concurrent_jobs},

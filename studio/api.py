@@ -19,9 +19,9 @@ from pydantic import Field, model_validator
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import Scope
 from billing.models import plan_of
-from nanostudio.errors import ApiError, validation_error
+from nanostudio.errors import ERROR_CODES, ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import ERROR_CODES, Input, envelope, errors, ok
+from nanostudio.schemas import Input, envelope, errors, ok
 from studio import actions, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
@@ -149,11 +149,9 @@ def _respond(request: ApiRequest, accepted: actions.Accepted):
 def job_failed(job: Job) -> ApiError:
     """The answer to a submit whose job failed or was cancelled: its own error code and
     status (ENGINE_ERROR 502, TIMEOUT 504, CANCELLED 409, …), the job, and the refund."""
-    code = job.error_code or "ENGINE_ERROR"
-    status = ERROR_CODES.get(code, ERROR_CODES["ENGINE_ERROR"])[0]
+    code = job.error_code if job.error_code in ERROR_CODES else "ENGINE_ERROR"
     message = job.error_message or "The job was cancelled before it ran."
     return ApiError(
-        status,
         code,
         f"{message} Its credits were refunded.",
         {"job": job_out(job), "refunded": job.is_refunded},
@@ -283,7 +281,7 @@ def job_output(request: ApiRequest, job_id):
     job = _get_job_for_user(request, job_id)
     path = storage.path_of(job.output_file) if job.output_file else None
     if path is None or not path.exists():
-        raise ApiError(404, "NOT_FOUND", "This job has no output (yet, or any more).")
+        raise ApiError("NOT_FOUND", "This job has no output (yet, or any more).")
     return FileResponse(path.open("rb"), content_type="image/png", filename=f"{job.pk}.png")
 
 
@@ -297,7 +295,6 @@ def cancel_job(request: ApiRequest, job_id):
     job = _get_job_for_user(request, job_id)
     if not actions.cancel(job):
         raise ApiError(
-            409,
             "JOB_NOT_CANCELLABLE",
             f"The job is {job.status}; only queued jobs can be cancelled.",
             {"status": job.status},

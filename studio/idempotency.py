@@ -14,8 +14,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from nanostudio.errors import ApiError
 from studio.models import IdempotencyKey, Job
+from studio.rejections import Rejected
 
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -33,8 +33,7 @@ def idempotent(user, key: str | None, body: bytes, path: str):
         yield lambda job: None
         return
     if len(key) > MAX_KEY_LENGTH:
-        raise ApiError(
-            400,
+        raise Rejected(
             "VALIDATION_ERROR",
             "The Idempotency-Key is too long.",
             {"fields": {"Idempotency-Key": f"At most {MAX_KEY_LENGTH} characters."}},
@@ -49,18 +48,16 @@ def idempotent(user, key: str | None, body: bytes, path: str):
     except IntegrityError:
         existing = IdempotencyKey.objects.filter(user=user, key=key).select_related("job").first()
         if existing is None:  # freed by a rejected request just now
-            raise ApiError(
-                409, "IDEMPOTENCY_KEY_IN_USE", "A request with this Idempotency-Key is in progress."
+            raise Rejected(
+                "IDEMPOTENCY_KEY_IN_USE", "A request with this Idempotency-Key is in progress."
             ) from None
         if existing.request_hash != digest:
-            raise ApiError(
-                422,
+            raise Rejected(
                 "IDEMPOTENCY_KEY_REUSED",
                 "This Idempotency-Key was used with a different request body.",
             ) from None
         if existing.job is None:
-            raise ApiError(
-                409,
+            raise Rejected(
                 "IDEMPOTENCY_KEY_IN_USE",
                 "A request with this Idempotency-Key is in progress; retry shortly.",
                 headers={"Retry-After": "1"},

@@ -22,7 +22,7 @@ from struct import error as struct_error  # Pillow lets it out of some damaged h
 from django.conf import settings
 from PIL import Image, ImageOps
 
-from nanostudio.errors import ApiError
+from studio.rejections import Rejected
 
 # Pillow format → the file extension we store it under. Phone cameras write multi-picture
 # JPEGs, which Pillow opens as MPO: they are JPEGs, and the first picture is the photo.
@@ -41,8 +41,8 @@ class InvalidImage(Exception):
     """The bytes are not an image we accept; the message says why, for the client."""
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_IMAGE", message, {"fields": {"image": message}})
+def invalid(message: str) -> Rejected:
+    return Rejected("INVALID_IMAGE", message, {"fields": {"image": message}})
 
 
 @dataclass(frozen=True)

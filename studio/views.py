@@ -17,12 +17,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.models import plan_of
-from nanostudio.errors import ApiError
 from nanostudio.http import AuthedRequest
 from studio import actions, engines, storage
 from studio.engines import builtin
 from studio.forms import GenerateForm, OcrForm
 from studio.models import Job, Template
+from studio.rejections import Rejected
 
 PREVIEW_SAMPLE = settings.BASE_DIR / "static" / "img" / "sample.jpg"
 JOBS_PAGE_SIZE = 25
@@ -72,7 +72,7 @@ def run(request: AuthedRequest) -> HttpResponse:
                     template=form.cleaned_data["template"],
                     params={},
                 )
-        except ApiError as error:
+        except Rejected as error:
             messages.error(request, error.message)
         else:
             return redirect("studio:job", job_id=accepted.job.pk)

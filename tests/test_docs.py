@@ -114,7 +114,7 @@ def test_the_plans_and_catalogue_come_from_the_database(client):
 
 @pytest.mark.django_db
 def test_the_errors_page_lists_every_code_with_a_fix(client):
-    from nanostudio.schemas import ERROR_CODES
+    from nanostudio.errors import ERROR_CODES
 
     page = client.get("/docs/errors/").content.decode()
     for code in ERROR_CODES:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from nanostudio.schemas import ERROR_CODES
+from nanostudio.errors import ERROR_CODES
 
 
 def test_openapi_describes_auth_routes_and_error_codes(client, db):
