@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.mail import read_mailbox
-from billing.views import billing_context, usage_sparkline
+from billing.views import billing_context
 from nanostudio.http import AuthedRequest
+from usage.views import usage_sparkline
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -36,8 +36,9 @@ settings.ROOT_URLCONF = __name__
 def floor(request: HttpRequest, record: bool = True) -> JsonResponse:
     from apikeys.auth import credentials_from
     from apikeys.models import ApiKey
-    from billing import ratelimit, usage
+    from billing import ratelimit
     from nanostudio.http import ApiCall, ApiRequest
+    from usage import metering
 
     call = ApiCall()
     cast(ApiRequest, request).api = call
@@ -45,7 +46,7 @@ def floor(request: HttpRequest, record: bool = True) -> JsonResponse:
     ratelimit.check(f"key:{call.key.pk}", 10_000_000, 10_000_000)
     response = JsonResponse({"status": "ok"})
     if record:
-        usage.record(request, response)
+        metering.record(request, response)
     return response
 
 

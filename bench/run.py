@@ -548,7 +548,8 @@ def _seed_usage() -> float | None:
 
     from accounts.models import User
     from apikeys.models import ApiKey, digest, generate_secret, hint_for
-    from billing.models import CreditBalance, Plan, Subscription, UsageRollup
+    from billing.models import CreditBalance, Plan, Subscription
+    from usage.models import UsageRollup
 
     users = User.objects.filter(email__endswith="@usage.bench")
     # Rollups are written last: with them in place, the seed is complete.
@@ -649,8 +650,9 @@ def section_usage() -> None:
 
     from accounts.models import User
     from apikeys.models import ApiKey
-    from billing import usage
-    from billing.models import UsageEvent
+    from billing.periods import utc_today
+    from usage import metering
+    from usage.models import UsageEvent
 
     seconds = _seed_usage()
     if seconds is None:
@@ -669,7 +671,7 @@ def section_usage() -> None:
         api_client = Client(headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"},
                             secure=True)  # fmt: skip
         for days in (30, 90):
-            last = usage.today()
+            last = utc_today()
             first = last - timedelta(days=days - 1)
             _server_times(client, f"/usage/?days={days}", 3)  # warm up
             total, database = _server_times(client, f"/usage/?days={days}", 30)
@@ -680,7 +682,7 @@ def section_usage() -> None:
             total, database = _server_times(api_client, path, 30)
             record(f"usage: API, {label} user, {days} days: median server time", total, "ms")
             record(f"usage: API, {label} user, {days} days: database part", database, "ms")
-        usage.roll_up()  # fold in the bench's own requests
+        metering.roll_up()  # fold in the bench's own requests
 
     # What recording costs a request: the same profile call with and without the insert.
     from django.db import connection
@@ -688,17 +690,17 @@ def section_usage() -> None:
     _, secret = bench_user("recording@bench.example")  # limits high enough for 6000 calls
     client = Client(headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"}, secure=True)
     _server_times(client, "/api/user/profile", 200)
-    original = usage.record
+    original = metering.record
     with_event, without_event = [], []
     try:
         # Interleaved rounds, so drift on this shared machine hits both sides alike.
         for _ in range(6):
-            usage.record = original
+            metering.record = original
             with_event.append(_server_times(client, "/api/user/profile", 500)[0])
-            usage.record = lambda *args: None  # the baseline: the same request, not recorded
+            metering.record = lambda *args: None  # the baseline: the same request, not recorded
             without_event.append(_server_times(client, "/api/user/profile", 500)[0])
     finally:
-        usage.record = original
+        metering.record = original
     with_event, without_event = statistics.median(with_event), statistics.median(without_event)
     record(
         "usage: profile request without recording (median, 6 x 500 interleaved)",
@@ -709,7 +711,7 @@ def section_usage() -> None:
     record("usage: cost of recording an event", with_event - without_event, "ms")
     pending = UsageEvent.objects.filter(rolled_up=False).count()
     started = time.perf_counter()
-    usage.roll_up()
+    metering.roll_up()
     record(f"usage: roll-up of {pending} pending events", time.perf_counter() - started, "s")
     connection.close()
 

@@ -1,29 +1,13 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Max, OuterRef, Q, Subquery, Sum
+from django.db.models import Sum
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
-from billing import ledger, usage
-from billing.models import (
-    CreditBalance,
-    LedgerEntry,
-    Plan,
-    Subscription,
-    TopUp,
-    UpgradeRequest,
-    UsageKeyRollup,
-    UsageRollup,
-    UserUsage,
-)  # fmt: skip
-
-USAGE_SUMMARY_DAYS = 30
+from billing import ledger
+from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, UpgradeRequest
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -149,74 +133,6 @@ class UpgradeRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "plan"]
     list_editable = ["status"]
     search_fields = ["user__email"]
-
-
-@admin.register(UsageRollup)
-class UsageRollupAdmin(ReadOnlyAdmin):
-    list_display = ["day", "user", "key", "endpoint", "status_class", "requests", "credits"]
-    list_filter = ["status_class", "endpoint"]
-    search_fields = ["user__email", "key__name"]
-    list_select_related = ["user", "key"]
-    date_hierarchy = "day"
-    show_full_result_count = False
-
-
-def _rollup_total(expression, **filters):
-    """A per-user total over the last USAGE_SUMMARY_DAYS days of rollups, as a subquery."""
-    since = usage.today() - timedelta(days=USAGE_SUMMARY_DAYS - 1)
-    rows = UsageKeyRollup.objects.filter(user=OuterRef("pk"), day__gte=since, **filters)
-    return Subquery(rows.values("user").annotate(total=expression).values("total"))
-
-
-@admin.register(UserUsage)
-class UserUsageAdmin(ReadOnlyAdmin):
-    """Who is using what: each user's API requests, errors and credits over 30 days."""
-
-    list_display = ["email", "plan", "requests", "errors", "credits", "last_day", "details"]
-    search_fields = ["email"]
-    list_select_related = ["subscription__plan"]
-    list_filter = ["subscription__plan"]
-    show_full_result_count = False
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                requests_30d=_rollup_total(Sum("requests")),
-                errors_30d=_rollup_total(Sum("requests"), status_class__gte=4),
-                credits_30d=_rollup_total(Sum("credits")),
-                last_day=_rollup_total(Max("day")),
-            )
-            .filter(Q(requests_30d__gt=0))
-            .order_by("-requests_30d", "email")
-        )
-
-    @admin.display(description="Plan")
-    def plan(self, user) -> str:
-        subscription = getattr(user, "subscription", None)
-        return subscription.plan.name if subscription else "-"
-
-    @admin.display(description=f"Requests ({USAGE_SUMMARY_DAYS} d)", ordering="requests_30d")
-    def requests(self, user) -> int:
-        return user.requests_30d or 0
-
-    @admin.display(description="Errors", ordering="errors_30d")
-    def errors(self, user) -> int:
-        return user.errors_30d or 0
-
-    @admin.display(description="Credits", ordering="credits_30d")
-    def credits(self, user) -> int:
-        return user.credits_30d or 0
-
-    @admin.display(description="Last active (UTC day)", ordering="last_day")
-    def last_day(self, user):
-        return user.last_day
-
-    @admin.display(description="By day, key and endpoint")
-    def details(self, user) -> str:
-        url = reverse("admin:billing_usagerollup_changelist") + f"?user__id__exact={user.pk}"
-        return format_html('<a href="{}">Rollups</a>', url)
 
 
 class GrantCreditsForm(forms.Form):

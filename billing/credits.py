@@ -9,6 +9,7 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from billing.models import CreditBalance, LedgerEntry, plan_of
+from billing.periods import day_start, utc_today
 
 
 def credit_summary(user) -> dict:
@@ -36,14 +37,12 @@ def burn_down(user, days: list[date]) -> tuple[list[int | None], dict | None]:
     billing period up to today (None for the others), and a forecast of when they run out at
     the spend of the last FORECAST_WINDOW_DAYS days. One ledger query: each day's figure is
     today's balance minus every movement after that day."""
-    from billing.usage import day_start, today
-
     nothing = [None] * len(days)
     plan = plan_of(user)
     balance = getattr(user, "credit_balance", None) if plan and not plan.is_unlimited else None
     if balance is None or balance.period_start is None or not days:
         return nothing, None
-    current = today()
+    current = utc_today()
     window_first = current - timedelta(days=FORECAST_WINDOW_DAYS - 1)
     since = min(max(balance.period_start, day_start(days[0])), day_start(window_first))
     moved: dict[date, int] = {}

@@ -14,7 +14,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from billing import usage
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
 
@@ -147,7 +146,6 @@ def refund(job, reason: str) -> bool:
             CreditBalance.objects.filter(user_id=debit.user_id).update(
                 allowance=F("allowance") - debit.amount
             )
-        usage.uncharge(job.pk)
     return True
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
+
+from django.utils import timezone
 
 
 def _anchor_in(year: int, month: int, anchor_day: int) -> datetime:
@@ -24,3 +27,12 @@ def current_period(anchor_day: int, now: datetime) -> tuple[datetime, datetime]:
         start = _anchor_in(*_shift(now.year, now.month, -1), anchor_day)
     end = _anchor_in(*_shift(start.year, start.month, 1), anchor_day)
     return start, end
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of `day`: the days of charts and usage are UTC days."""
+    return datetime.combine(day, dt_time.min, tzinfo=UTC)
+
+
+def utc_today() -> date:
+    return timezone.now().astimezone(UTC).date()

@@ -9,6 +9,4 @@ app_name = "billing"
 urlpatterns = [
     path("billing/", views.billing, name="billing"),
     path("billing/upgrade/", views.request_upgrade, name="request_upgrade"),
-    path("usage/", views.usage_page, name="usage"),
-    path("usage/export.csv", views.usage_export, name="usage_export"),
 ]

@@ -137,5 +137,5 @@ def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
 
 api.add_router("/user", "accounts.api.router")
 api.add_router("/keys", "apikeys.api.router")
-api.add_router("/usage", "billing.api.router")
+api.add_router("/usage", "usage.api.router")
 api.add_router("", "studio.api.router")

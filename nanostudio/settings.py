@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "apikeys",
     "billing",
+    "usage",
     "studio",
     "docs",
     "django.contrib.admin",
@@ -65,7 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "nanostudio.middleware.RequestIdMiddleware",
-    "billing.middleware.UsageMiddleware",  # outside ApiMiddleware: it sees the final answer
+    "usage.middleware.UsageMiddleware",  # outside ApiMiddleware: it sees the final answer
     "nanostudio.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -326,8 +327,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-old-outputs": {"task": "studio.purge_old_outputs", "schedule": 3600},
     # Charts read rollups plus the events not yet folded in, so they are exact either way;
     # folding often keeps that second part to the last half-minute of events.
-    "roll-up-usage": {"task": "billing.roll_up_usage", "schedule": 30},
-    "prune-usage-events": {"task": "billing.prune_usage_events", "schedule": 3600},
+    "roll-up-usage": {"task": "usage.roll_up", "schedule": 30},
+    "prune-usage-events": {"task": "usage.prune_events", "schedule": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

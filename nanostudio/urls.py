@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("apikeys.urls")),
     path("", include("billing.urls")),
+    path("", include("usage.urls")),
     path("", include("studio.urls")),
     path("", include("docs.urls")),
     path("accounts/", include("allauth.urls")),

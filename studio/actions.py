@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from billing.ledger import InsufficientCredits, reserve
+from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
 from studio import engines, storage, waiting
 from studio.images import check_image
 from studio.models import Job, Template
 from studio.rejections import Rejected
+from usage import metering
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
 OCR_CREDIT_COST = 1
@@ -141,6 +142,16 @@ def _accept(user, api_key, kind, template, params, image, cost, plan) -> Accepte
         raise
     # `charged` is the job's cost, also on unlimited plans: usage counts what was used.
     return Accepted(job=job, charged=cost, remaining=charge.remaining)
+
+
+def refund_job(job: Job, reason: str) -> bool:
+    """Give a job's credits back and take them off the usage numbers of the request that was
+    charged for it, together. True if this call refunded (a job is refunded at most once)."""
+    with transaction.atomic():
+        refunded = refund(job, reason)
+        if refunded:
+            metering.uncharge(job.pk)
+    return refunded
 
 
 def cancel(job: Job) -> bool:

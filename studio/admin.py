@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 
-from billing import ledger
+from studio.actions import refund_job
 from studio.models import Job, Template
 
 
@@ -57,7 +57,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected jobs")
     def refund(self, request, queryset) -> None:
-        refunded = sum(ledger.refund(job, f"Refunded by {request.user}") for job in queryset)
+        refunded = sum(refund_job(job, f"Refunded by {request.user}") for job in queryset)
         self.message_user(
             request,
             f"Refunded {refunded} job(s); the others had nothing to refund.",

@@ -208,7 +208,7 @@ class Job(models.Model):
         The caller wakes the job's waiters (studio.waiting.finish does both). False if the
         job was already final (or, for a cancel, had started): then nothing changed.
         """
-        from billing.ledger import refund
+        from studio.actions import refund_job  # the workflow imports this module
 
         jobs = Job.objects.filter(pk=self.pk).exclude(status__in=self.FINAL)
         if status == self.Status.CANCELLED:
@@ -223,7 +223,8 @@ class Job(models.Model):
             ):
                 return False
             if status != self.Status.SUCCEEDED:
-                refund(self, f"Job {status}: {error_code}" if error_code else f"Job {status}")
+                reason = f"Job {status}: {error_code}" if error_code else f"Job {status}"
+                refund_job(self, reason)
         self.refresh_from_db()
         return True
 

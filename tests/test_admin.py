@@ -37,7 +37,7 @@ def test_admin_changelists_render(admin_client, alice_key, model):
 
 
 def test_usage_by_user_answers_who_is_using_what(admin_client, api, alice, bob, mint):
-    from billing import usage
+    from usage import metering
 
     _, alice_secret = mint(alice, name="alice key")
     _, bob_secret = mint(bob, name="bob key")
@@ -45,25 +45,25 @@ def test_usage_by_user_answers_who_is_using_what(admin_client, api, alice, bob, 
         api("get", "/api/user/profile", key=alice_secret)
     api("get", "/api/jobs/00000000-0000-4000-8000-000000000000", key=alice_secret)
     api("get", "/api/user/profile", key=bob_secret)
-    usage.roll_up()
-    response = admin_client.get(reverse("admin:billing_userusage_changelist"))
+    metering.roll_up()
+    response = admin_client.get(reverse("admin:usage_userusage_changelist"))
     assert response.status_code == 200
     rows = [(u.email, u.requests_30d, u.errors_30d) for u in response.context["cl"].result_list]
     assert rows == [("alice@example.com", 4, 1), ("bob@example.com", 1, None)]
     rollups = admin_client.get(
-        reverse("admin:billing_usagerollup_changelist") + f"?user__id__exact={alice.pk}"
+        reverse("admin:usage_usagerollup_changelist") + f"?user__id__exact={alice.pk}"
     )
     assert rollups.status_code == 200
     assert {r.user_id for r in rollups.context["cl"].result_list} == {alice.pk}
     # Read-only: nothing can be added, changed or deleted from here.
-    assert admin_client.get(reverse("admin:billing_usagerollup_add")).status_code == 403
+    assert admin_client.get(reverse("admin:usage_usagerollup_add")).status_code == 403
     assert (
-        admin_client.get(reverse("admin:billing_userusage_change", args=[alice.pk])).status_code
+        admin_client.get(reverse("admin:usage_userusage_change", args=[alice.pk])).status_code
         == 200
     )
     assert (
         admin_client.post(
-            reverse("admin:billing_userusage_delete", args=[alice.pk]), {"post": "yes"}
+            reverse("admin:usage_userusage_delete", args=[alice.pk]), {"post": "yes"}
         ).status_code
         == 403
     )

@@ -7,10 +7,10 @@ import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from billing import usage
-from billing.models import UsageEvent
 from conftest import sample_b64, screenshot
 from tests.test_browser_keys import _log_in
+from usage import metering
+from usage.models import UsageEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def test_usage_page_shows_both_keys_and_filters_by_one(page, live_server, alice,
                 method="GET", status=404 if n == 4 else 200, latency_ms=12.5,
                 request_id=f"req_seed{days_ago}{n}", credits=n % 2,
             )  # fmt: skip
-    usage.roll_up()
+    metering.roll_up()
     for secret, calls in ((server_secret, 4), (laptop_secret, 2)):
         for _ in range(calls):
             response = requests.get(

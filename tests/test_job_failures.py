@@ -113,7 +113,7 @@ def test_failing_a_job_and_its_refund_commit_together(alice, monkeypatch):
         raise RuntimeError("worker killed here")
 
     with monkeypatch.context() as patch:
-        patch.setattr("billing.ledger.refund", crash)
+        patch.setattr("studio.actions.refund", crash)
         with pytest.raises(RuntimeError):
             fail(job, "ENGINE_ERROR", "boom")
     job.refresh_from_db()

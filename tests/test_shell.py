@@ -9,7 +9,7 @@ PAGES = [
     "accounts:dashboard",
     "studio:studio",
     "studio:jobs",
-    "billing:usage",
+    "usage:usage",
     "billing:billing",
     "apikeys:list",
 ]

@@ -8,9 +8,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing import usage
-from billing.models import Plan, UsageEvent, UsageKeyRollup, UsageRollup
+from billing.models import Plan
+from billing.periods import utc_today
 from conftest import sample_b64
+from usage import metering, reports
+from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
 
@@ -55,11 +57,11 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
     assert all(e.latency_ms > 0 and e.credits == 0 for e in events)
     assert UsageEvent.objects.count() == 7
 
-    today = usage.today()
-    before = usage.daily(alice.pk, today, today)  # straight from the events: none rolled up
-    assert usage.roll_up() == 7
-    assert usage.roll_up() == 0
-    after = usage.daily(alice.pk, today, today)
+    today = utc_today()
+    before = reports.daily(alice.pk, today, today)  # straight from the events: none rolled up
+    assert metering.roll_up() == 7
+    assert metering.roll_up() == 0
+    after = reports.daily(alice.pk, today, today)
     assert [row[:5] for row in after] == [row[:5] for row in before]
     assert not UsageEvent.objects.filter(rolled_up=False).exists()
 
@@ -78,9 +80,9 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
         (reader.pk, "GET /api/jobs", 2): 1,
     }
     # What a chart shows for today equals the hand count above.
-    day = usage.per_day(after, today, today)[today]
+    day = reports.per_day(after, today, today)[today]
     assert (day.requests, day.errors, day.by_class) == (7, 3, {2: 4, 4: 3, 5: 0})
-    per_key = usage.per_group(after)
+    per_key = reports.per_group(after)
     assert (per_key[key.pk].requests, per_key[key.pk].errors) == (5, 2)
     assert (per_key[reader.pk].requests, per_key[reader.pk].errors) == (2, 1)
 
@@ -88,10 +90,10 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
 def test_a_rolled_up_and_a_pending_event_are_both_counted_once(api, alice_key):
     _, secret = alice_key
     api("get", "/api/user/profile", key=secret)
-    usage.roll_up()
+    metering.roll_up()
     api("get", "/api/user/profile", key=secret)  # not rolled up yet
-    today = usage.today()
-    (row,) = usage.daily(alice_key[0].user_id, today, today)
+    today = utc_today()
+    (row,) = reports.daily(alice_key[0].user_id, today, today)
     assert row[1:4] == (alice_key[0].pk, 2, 2)
 
 
@@ -123,10 +125,10 @@ def test_a_refunded_job_costs_nothing_in_the_usage_numbers(api, alice_key, rolle
     )  # fmt: skip
     job_id = response.json()["data"]["id"]
     if rolled_up_first:
-        usage.roll_up()
+        metering.roll_up()
         assert UsageKeyRollup.objects.get(key=key).credits == 1
     assert api("post", f"/api/jobs/{job_id}/cancel", key=secret).status_code == 200  # refunded
-    usage.roll_up()
+    metering.roll_up()
     submit = UsageEvent.objects.get(endpoint="POST /api/generate")
     assert (submit.status, submit.credits) == (202, 0)
     assert {r.credits for r in UsageRollup.objects.filter(endpoint="POST /api/generate")} == {0}
@@ -176,9 +178,9 @@ def test_requests_land_on_their_utc_day(api, alice_key, moment, expected_day):
     _, secret = alice_key
     with time_machine.travel(moment, tick=False):
         assert api("get", "/api/user/profile", key=secret).status_code == 200
-        pending = usage.daily(alice_key[0].user_id, expected_day, expected_day)
+        pending = reports.daily(alice_key[0].user_id, expected_day, expected_day)
     assert [row[0] for row in pending] == [expected_day]
-    usage.roll_up()
+    metering.roll_up()
     assert list(UsageRollup.objects.values_list("day", flat=True)) == [expected_day]
 
 
@@ -201,8 +203,8 @@ def test_old_events_are_pruned_and_rollups_kept(api, alice_key, settings):
     with time_machine.travel(timezone.now() - timedelta(days=91)):
         api("get", "/api/user/profile", key=secret)
     api("get", "/api/user/profile", key=secret)
-    usage.roll_up()
-    assert usage.prune_events() == 1
+    metering.roll_up()
+    assert metering.prune_events() == 1
     assert UsageEvent.objects.count() == 1
     assert sum(UsageRollup.objects.values_list("requests", flat=True)) == 2
 
@@ -211,9 +213,9 @@ def test_unrolled_events_are_never_pruned(api, alice_key):
     _, secret = alice_key
     with time_machine.travel(timezone.now() - timedelta(days=91)):
         api("get", "/api/user/profile", key=secret)
-    assert usage.prune_events() == 0  # not counted yet: it stays until the rollup has it
-    usage.roll_up()
-    assert usage.prune_events() == 1
+    assert metering.prune_events() == 0  # not counted yet: it stays until the rollup has it
+    metering.roll_up()
+    assert metering.prune_events() == 1
 
 
 # --- GET /api/usage ----------------------------------------------------------------------
@@ -227,7 +229,7 @@ def traffic_on_two_keys(api, user, mint):
     for _ in range(3):
         api("get", "/api/user/profile", key=server_secret)
     api("get", UNKNOWN_JOB, key=laptop_secret)
-    usage.roll_up()
+    metering.roll_up()
     api("get", "/api/templates", key=laptop_secret)
     return server, laptop
 
@@ -239,7 +241,7 @@ def test_api_usage_by_key_and_by_endpoint(api, alice, mint):
     response = api("get", "/api/usage?group_by=key", key=secret)
     assert response.status_code == 200
     data = response.json()["data"]
-    today = usage.today()
+    today = utc_today()
     assert (data["from"], data["to"]) == (str(today - timedelta(days=29)), str(today))
     assert data["granularity"] == "day" and data["group_by"] == "key"
     assert len(data["days"]) == 30
@@ -285,7 +287,7 @@ def test_api_usage_never_shows_another_users_usage(api, alice_key, bob, mint):
     _, bob_secret = mint(bob, name="bob key")
     for _ in range(4):
         api("get", "/api/user/profile", key=bob_secret)
-    usage.roll_up()
+    metering.roll_up()
     data = api("get", "/api/usage", key=alice_key[1]).json()["data"]
     assert data["totals"] == {"requests": 0, "errors": 0, "credits": 0}
     assert data["groups"] == []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from billing import usage
-from billing.models import UsageEvent
+from billing.periods import utc_today
 from tests.test_usage import traffic_on_two_keys
+from usage.models import UsageEvent
 
 
 def test_the_usage_page_shows_counts_charts_keys_and_log(api, alice, alice_client, mint):
@@ -25,7 +25,7 @@ def test_the_usage_page_shows_counts_charts_keys_and_log(api, alice, alice_clien
     ]  # fmt: skip
     html = response.content.decode()
     assert html.count('class="chart-col"') == 60  # two charts of 30 days
-    assert f"{usage.today():%a %b %-d}: 5 requests (4 2xx, 1 4xx, 0 5xx)" in html
+    assert f"{utc_today():%a %b %-d}: 5 requests (4 2xx, 1 4xx, 0 5xx)" in html
     assert "404" in html and "NOT_FOUND" in html and server.hint in html and laptop.hint in html
 
 
@@ -58,7 +58,7 @@ def test_the_csv_export_has_one_row_per_day_key_endpoint_and_status(api, alice, 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert 'attachment; filename="nano-studio-usage-' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    today = str(usage.today())
+    today = str(utc_today())
     assert sorted(
         (r["date"], r["key_name"], r["endpoint"], r["status_class"], r["requests"]) for r in rows
     ) == [

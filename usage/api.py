@@ -7,10 +7,11 @@ from ninja import Field, Query, Router, Schema
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import ApiKey, Scope
-from billing import usage
+from billing.periods import utc_today
 from nanostudio.errors import validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Input, envelope, errors, ok
+from usage import reports
 
 router = Router(tags=["usage"])
 
@@ -66,7 +67,7 @@ class UsageOut(Schema):
     groups: list[GroupOut]
 
 
-def _day_out(day: date, counts: usage.Counts) -> dict:
+def _day_out(day: date, counts: reports.Counts) -> dict:
     return {
         "date": day,
         "requests": counts.requests,
@@ -88,7 +89,7 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     Counts every API request made with one of your keys, errors included; up to date to the
     second. Ranges up to 366 days; days are UTC.
     """
-    today = usage.today()
+    today = utc_today()
     last = query.to or today
     if not EARLIEST_DAY <= last <= today + timedelta(days=1):
         raise validation_error({"to": f"A UTC day from {EARLIEST_DAY} to tomorrow."})
@@ -100,8 +101,8 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     if (last - first).days >= MAX_RANGE_DAYS:
         raise validation_error({"from": f"At most {MAX_RANGE_DAYS} days per request."})
     by = "key_id" if query.group_by == "key" else "endpoint"
-    rows = usage.daily(request.user.pk, first, last, by=by)
-    total = usage.total(rows)
+    rows = reports.daily(request.user.pk, first, last, by=by)
+    total = reports.total(rows)
     per_group_days: dict[object, list[tuple]] = {}
     for row in rows:
         per_group_days.setdefault(row[1], []).append(row)
@@ -113,8 +114,8 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
         }
     groups = []
     for group, group_rows in per_group_days.items():
-        counts = usage.total(group_rows)
-        group_days = usage.per_day(group_rows, first, last)
+        counts = reports.total(group_rows)
+        group_days = reports.per_day(group_rows, first, last)
         groups.append({
             "key": keys.get(group) if by == "key_id" else None,
             "endpoint": group if by == "endpoint" else None,
@@ -125,6 +126,6 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     return ok({
         "from": first, "to": last, "granularity": query.granularity, "group_by": query.group_by,
         "totals": {"requests": total.requests, "errors": total.errors, "credits": total.credits},
-        "days": [_day_out(day, c) for day, c in usage.per_day(rows, first, last).items()],
+        "days": [_day_out(day, c) for day, c in reports.per_day(rows, first, last).items()],
         "groups": groups,
     })  # fmt: skip

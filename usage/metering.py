@@ -1,8 +1,8 @@
-"""Usage metering: one event per /api request made with a key, daily rollups, and the numbers
-the usage page, the dashboard and `GET /api/usage` show.
+"""Usage metering: one event per /api request made with a key, and its daily rollups (the
+numbers are read by usage.reports).
 
 Events are written in the request (one INSERT, before the response leaves) so none is lost
-once the client has its answer. Every 30 s a beat task (`billing.roll_up_usage`) folds the new
+once the client has its answer. Every 30 s a beat task (`usage.roll_up`) folds the new
 events into the daily UsageRollup and UsageKeyRollup rows; the readers add the few events not
 yet folded in, in the same statement, so the charts are exact at every moment while reading
 only rollups plus the last half-minute of events.
@@ -14,22 +14,18 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dt_time
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, F, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from billing.models import UsageEvent, UsageKeyRollup, UsageRollup
 from nanostudio.http import ApiRequest, api_call, client_ip
+from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 logger = logging.getLogger("nanostudio.usage")
 
@@ -37,7 +33,6 @@ ROLL_UP_BATCH = 5000
 PRUNE_BATCH = 10000
 STATUS_CLASSES = (2, 4, 5)
 _ROUTE_PARAM_RE = re.compile(r"<(?:\w+:)?(\w+)>")  # Django's route: <uuidstr:job_id>
-_NINJA_PARAM_RE = re.compile(r"{(?:\w+:)?(\w+)}")  # ninja's path: {uuidstr:job_id}
 
 
 # --- Recording -----------------------------------------------------------------------------
@@ -229,152 +224,3 @@ def prune_events(now: datetime | None = None) -> int:
         if not ids:
             return deleted
         deleted += UsageEvent.objects.filter(id__in=ids).delete()[0]
-
-
-# --- Reading ------------------------------------------------------------------------------
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, dt_time.min, tzinfo=UTC)
-
-
-def today() -> date:
-    return timezone.now().astimezone(UTC).date()
-
-
-@dataclass
-class Counts:
-    requests: int = 0
-    errors: int = 0
-    credits: int = 0
-    latency_ms_total: float = 0.0
-    by_class: dict[int, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
-
-    def add(self, status_class: int, requests: int, credits: int, latency: float) -> None:
-        self.requests += requests
-        self.credits += credits
-        self.latency_ms_total += latency
-        if status_class >= 4:
-            self.errors += requests
-        self.by_class[status_class] = self.by_class.get(status_class, 0) + requests
-
-    @property
-    def average_latency_ms(self) -> float | None:
-        return self.latency_ms_total / self.requests if self.requests else None
-
-
-def daily(
-    user_id: int,
-    first: date,
-    last: date,
-    *,
-    by: str | tuple[str, ...] = "key_id",
-    key_id: int | None = None,
-    endpoint: str | None = None,
-) -> list[tuple[date, object, int, int, int, float]]:
-    """Rows of (day, group, status class, requests, credits, latency total) for the user's
-    UTC days `first`..`last`, grouped by `by` ("key_id", "endpoint", or both as a tuple, when
-    the group is a tuple too), optionally filtered.
-
-    One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
-    one snapshot, so an event being folded in right now is counted exactly once).
-    """
-    fields = (by,) if isinstance(by, str) else by
-    # Without endpoints in the question, the per-key rollups answer it from far fewer rows.
-    table = UsageRollup if endpoint or "endpoint" in fields else UsageKeyRollup
-    rollups = table.objects.filter(user_id=user_id, day__gte=first, day__lte=last)
-    pending = UsageEvent.objects.filter(
-        user_id=user_id,
-        rolled_up=False,
-        created_at__gte=day_start(first),
-        created_at__lt=day_start(last + timedelta(days=1)),
-    )
-    if key_id is not None:
-        rollups, pending = rollups.filter(key_id=key_id), pending.filter(key_id=key_id)
-    if endpoint:
-        rollups, pending = rollups.filter(endpoint=endpoint), pending.filter(endpoint=endpoint)
-    groups = {f"g{index}": F(name) for index, name in enumerate(fields)}
-    if set(fields) == ({"key_id"} if table is UsageKeyRollup else {"key_id", "endpoint"}):
-        # Rows are already one per group and day: read them as they are.
-        rollups = rollups.values_list(
-            "day", "status_class", "requests", "credits", "latency_ms_total", *fields
-        ).order_by()
-    else:
-        rollups = (
-            rollups.values("day", sc=F("status_class"), **groups)
-            .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
-            .values_list("day", "sc", "n", "c", "l", *groups)
-            .order_by()
-        )
-    pending = (
-        pending.values(d=TruncDate("created_at", tzinfo=UTC), sc=F("status") / 100, **groups)
-        .annotate(n=Count("id"), c=Sum("credits"), l=Sum("latency_ms"))
-        .values_list("d", "sc", "n", "c", "l", *groups)
-        .order_by()
-    )
-    merged: dict[tuple, list] = {}
-    for day, status_class, requests, credits, latency, *group in rollups.union(pending, all=True):
-        if isinstance(day, str):  # SQLite returns the truncated date of a UNION as text
-            day = date.fromisoformat(day)
-        key = (day, group[0] if len(group) == 1 else tuple(group), int(status_class))
-        row = merged.setdefault(key, [0, 0, 0.0])
-        row[0] += requests
-        row[1] += credits or 0
-        row[2] += latency or 0.0
-    return [(*group, *totals) for group, totals in sorted(merged.items(), key=_sort_key)]
-
-
-def _sort_key(item: tuple) -> tuple:
-    (day, group, status_class), _ = item
-    return (day, str(group), status_class)
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-
-
-def per_day(rows: Iterable[tuple], first: date, last: date) -> dict[date, Counts]:
-    """Counts for every day of the range (empty days included), from `daily` rows."""
-    days = {day: Counts() for day in days_between(first, last)}
-    for day, _, status_class, requests, credits, latency in rows:
-        days[day].add(status_class, requests, credits, latency)
-    return days
-
-
-def total(rows: Iterable[tuple]) -> Counts:
-    counts = Counts()
-    for _, _, status_class, requests, credits, latency in rows:
-        counts.add(status_class, requests, credits, latency)
-    return counts
-
-
-def per_group(rows: Iterable[tuple]) -> dict[object, Counts]:
-    groups: dict[object, Counts] = defaultdict(Counts)
-    for _, group, status_class, requests, credits, latency in rows:
-        groups[group].add(status_class, requests, credits, latency)
-    return groups
-
-
-def recent_events(
-    user_id: int, *, key_id: int | None = None, endpoint: str | None = None, limit: int = 100
-):
-    events = UsageEvent.objects.filter(user_id=user_id)
-    if key_id is not None:
-        events = events.filter(key_id=key_id)
-    if endpoint:
-        events = events.filter(endpoint=endpoint)
-    return events.order_by("-created_at", "-id")[:limit]
-
-
-@cache  # the routes are fixed once the URLconf is loaded
-def api_endpoints() -> tuple[str, ...]:
-    """Every route of the API, as usage events name them."""
-    from nanostudio.api import api
-
-    endpoints = set()
-    for prefix, router in api._routers:
-        for path, path_view in router.path_operations.items():
-            route = _NINJA_PARAM_RE.sub(r"{\1}", f"/api{prefix}{path}".replace("//", "/"))
-            for operation in path_view.operations:
-                endpoints.update(f"{method} {route}" for method in operation.methods)
-    return tuple(sorted(endpoints, key=lambda name: (name.split(" ")[1], name)))

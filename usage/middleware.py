@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from billing import usage
+from usage import metering
 
 
 class UsageMiddleware:
-    """Records each /api call (billing.usage.record) from the call object ApiMiddleware, which
+    """Records each /api call (usage.metering.record) from the call object ApiMiddleware, which
     sits inside this one, filled in; the event is written before the answer leaves, so none is
     lost once a client has its answer."""
 
@@ -20,5 +20,5 @@ class UsageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.path.startswith("/api/"):
-            usage.record(request, response)
+            metering.record(request, response)
         return response

@@ -1,0 +1,149 @@
+"""Usage metering's records: one event per /api call, and the daily rollups charts read.
+
+The tables keep the names they had in `billing` (the models moved with a state-only
+migration): `billing_usageevent`, `billing_usagerollup`, `billing_usagekeyrollup`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import User
+
+
+class UsageEvent(models.Model):
+    """One /api request made with a key (success or error). Kept USAGE_RETENTION_DAYS.
+
+    `usage.metering.roll_up` folds them into the rollups and sets `rolled_up`, in the same
+    transaction, so each event is counted exactly once; charts read the rollups plus the few
+    events not rolled up yet.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    endpoint = models.CharField(
+        max_length=80, help_text='Method and route, "GET /api/jobs/{job_id}".'
+    )
+    method = models.CharField(max_length=7)
+    status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=40, blank=True)
+    credits = models.IntegerField(default=0, help_text="Credits this request cost.")
+    latency_ms = models.FloatField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64)
+    # A plain id, not a foreign key: jobs and events have their own retention.
+    job_id = models.UUIDField(null=True, blank=True)
+    rolled_up = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "billing_usageevent"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="usage_event_user_recent"),
+            models.Index(fields=["key", "-created_at"], name="usage_event_key_recent"),
+            # Small: only the events of the last minute or so are waiting to be rolled up.
+            models.Index(
+                fields=["user"], condition=models.Q(rolled_up=False), name="usage_event_pending"
+            ),
+            # Tiny: only the requests that were charged for a job (found again on a refund).
+            models.Index(
+                fields=["job_id"], condition=models.Q(credits__gt=0), name="usage_event_charged_job"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.status}"
+
+
+class Rollup(models.Model):
+    """What both rollup tables count for a UTC day, a user and a status class."""
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx, 4 for 4xx, 5 for 5xx.")
+    requests = models.PositiveIntegerField(default=0)
+    credits = models.IntegerField(default=0)
+    latency_ms_total = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+        ordering = ["-day"]
+
+
+class UsageRollup(Rollup):
+    """Requests and credits per UTC day x user x key x endpoint x status class. Kept forever."""
+
+    key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    endpoint = models.CharField(max_length=80)
+
+    class Meta(Rollup.Meta):
+        db_table = "billing_usagerollup"
+        constraints = [
+            # Serves every chart query too: a user's rows for a range of days.
+            models.UniqueConstraint(
+                fields=["user", "day", "key", "endpoint", "status_class"],
+                name="usage_rollup_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["key"], name="usage_rollup_key"),
+            # Charts read a user's days from the index alone (PostgreSQL; elsewhere it is a
+            # plain index): a heavy user's 90 days are thousands of rows.
+            models.Index(
+                fields=["user", "day"],
+                include=[
+                    "key",
+                    "endpoint",
+                    "status_class",
+                    "requests",
+                    "credits",
+                    "latency_ms_total",
+                ],
+                name="usage_rollup_covering",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.endpoint} {self.status_class}xx: {self.requests}"
+
+
+class UsageKeyRollup(Rollup):
+    """The same as UsageRollup without the endpoint: per UTC day x user x key x status class.
+
+    Folded in the same transaction as UsageRollup; the unfiltered charts, the dashboard and
+    `/api/usage?group_by=key` read these, a few rows per key and day whatever the traffic.
+    """
+
+    key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="+")
+
+    class Meta(Rollup.Meta):
+        db_table = "billing_usagekeyrollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "day", "key", "status_class"], name="usage_key_rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} key {self.key_id} {self.status_class}xx: {self.requests}"
+
+
+class UserUsage(User):
+    """Users seen through their API usage, for the admin's "who is using what" list."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "usage by user"
+        verbose_name_plural = "usage by user"

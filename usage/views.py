@@ -1,0 +1,216 @@
+"""The usage page (charts, burn-down, request log, CSV export) and the dashboard's sparkline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from apikeys.models import ApiKey
+from billing.credits import burn_down
+from billing.periods import utc_today
+from billing.views import billing_context
+from nanostudio.http import AuthedRequest
+from usage import charts, reports
+
+RANGES_DAYS = (7, 30, 90)
+DEFAULT_RANGE_DAYS = 30
+
+
+class UsageFilters(forms.Form):
+    days = forms.TypedChoiceField(
+        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int,
+        label="Range",
+    )  # fmt: skip
+    key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
+    endpoint = forms.ChoiceField(required=False, label="Endpoint")
+
+    def __init__(self, user, data) -> None:
+        if not data.get("days"):
+            data = data.copy()
+            data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
+        super().__init__(data, label_suffix="")
+        # The user's keys, loaded once for the choices, the key table and the log.
+        self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
+        self.fields["key"].choices = [("", "All keys")] + [
+            (pk, str(key)) for pk, key in self.keys.items()
+        ]
+        self.fields["endpoint"].choices = [("", "All endpoints")] + [
+            (name, name) for name in reports.api_endpoints()
+        ]
+
+
+def _usage_rows(user, filters: dict, by="key_id"):
+    last = utc_today()
+    first = last - timedelta(days=filters["days"] - 1)
+    rows = reports.daily(user.pk, first, last, by=by, key_id=filters["key"],
+                       endpoint=filters["endpoint"] or None)  # fmt: skip
+    return first, last, rows
+
+
+def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
+    first, last, rows = _usage_rows(user, filters)
+    days = reports.per_day(rows, first, last)
+    dates = list(days)
+    total = reports.total(rows)
+    span = f"from {first:%b %-d} to {last:%b %-d}"
+    requests_chart = charts.bar_chart(
+        dates,
+        [charts.Series(f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
+         for sc in reports.STATUS_CLASSES],
+        [f"{d:%a %b %-d}: {c.requests:,} requests ({c.by_class[2]:,} 2xx, {c.by_class[4]:,} 4xx, "
+         f"{c.by_class[5]:,} 5xx)" for d, c in days.items()],
+        chart_id="requests",
+        summary=f"Requests per day {span}, by status class: {total.requests:,} requests, "
+                f"{total.errors:,} errors. The table below has each day.",
+    )  # fmt: skip
+    left, forecast = burn_down(user, dates)
+    has_line = any(v is not None for v in left)
+    credits_chart = charts.bar_chart(
+        dates,
+        [charts.Series("series-credits", [days[d].credits for d in dates])],
+        [f"{d:%a %b %-d}: {c.credits:,} credits used"
+         + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
+         for i, (d, c) in enumerate(days.items())],
+        line=left if has_line else None,
+        chart_id="credits",
+        summary=f"Credits used per day {span}: {total.credits:,} in all"
+                + (", with the credits left this billing period as a line." if has_line else "."),
+    )  # fmt: skip
+    per_key = reports.per_group(rows)
+    key_rows = [
+        {"key": keys[pk], "counts": counts}
+        for pk, counts in sorted(per_key.items(), key=lambda item: -item[1].requests)
+        if pk in keys
+    ]
+    key_id = filters["key"]
+    if key_id is None:
+        # Live keys without requests in the range are listed too: every key accounted for.
+        key_rows += [
+            {"key": k, "counts": reports.Counts()}
+            for k in keys.values()
+            if k.pk not in per_key and k.display_status == "active"
+        ]
+    recent = list(
+        reports.recent_events(user.pk, key_id=key_id, endpoint=filters["endpoint"] or None)
+    )
+    return {
+        "first": first, "last": last, "total": total,
+        "retention_days": settings.USAGE_RETENTION_DAYS,
+        # Table rows built with format_html_join: 90 days of cells through the template
+        # engine cost more than everything else on the page.
+        "requests_table_rows": format_html_join(
+            "", '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td>'
+            '<td class="num">{}</td><td class="num">{}</td></tr>',
+            ((f"{d:%a %b %-d}", f"{c.requests:,}", f"{c.by_class[2]:,}", f"{c.by_class[4]:,}",
+              f"{c.by_class[5]:,}") for d, c in days.items()),
+        ),
+        "credits_table_rows": format_html_join(
+            "", '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td></tr>',
+            ((f"{d:%a %b %-d}", f"{c.credits:,}",
+              "\N{EN DASH}" if left[i] is None else f"{left[i]:,}")
+             for i, (d, c) in enumerate(days.items())),
+        ),
+        "requests_chart": requests_chart, "credits_chart": credits_chart,
+        "key_rows": key_rows, "recent": recent, "recent_rows": _log_rows(recent, keys),
+        "forecast": forecast,
+    }  # fmt: skip
+
+
+def _log_rows(events, keys: dict[int, ApiKey]) -> str:
+    """The request log's rows (see the table rows in _report for why they are built here)."""
+    rows = []
+    for event in events:
+        key = keys.get(event.key_id)
+        rows.append((
+            f"{event.created_at:%b %-d, %H:%M:%S}",
+            event.endpoint,
+            format_html(' <a href="{}" class="small">job</a>',
+                        reverse("studio:job", args=[event.job_id])) if event.job_id else "",
+            "badge-danger" if event.status >= 500
+            else "badge-warning" if event.status >= 400 else "badge-success",
+            event.status,
+            format_html(' <code class="small">{}</code>', event.error_code)
+            if event.error_code else "",
+            format_html('{} <code class="small">{}</code>', key.name, key.hint) if key else "",
+            event.ip or "\N{EN DASH}",
+            f"{event.latency_ms:,.0f} ms",
+        ))  # fmt: skip
+    return format_html_join(
+        "", '<tr><td class="nowrap">{}</td><td><code>{}</code>{}</td><td class="nowrap">'
+        '<span class="badge {}">{}</span>{}</td><td>{}</td><td class="mono small">{}</td>'
+        '<td class="num">{}</td></tr>', rows,
+    )  # fmt: skip
+
+
+def usage_sparkline(user) -> dict:
+    """The dashboard's small chart: requests per day over the last 30 days."""
+    last = utc_today()
+    first = last - timedelta(days=29)
+    days = reports.per_day(reports.daily(user.pk, first, last), first, last)
+    total = sum(c.requests for c in days.values())
+    errors = sum(c.errors for c in days.values())
+    chart = charts.bar_chart(
+        list(days),
+        [charts.Series(f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
+         for sc in reports.STATUS_CLASSES],
+        [f"{d:%b %-d}: {c.requests:,} requests, {c.errors:,} errors" for d, c in days.items()],
+        chart_id="sparkline",
+        summary=f"Requests per day over the last 30 days: {total:,} requests, {errors:,} errors.",
+        width=320, height=72, axes=False,
+    )  # fmt: skip
+    chart["total"], chart["errors"] = total, errors
+    return chart
+
+
+@login_required
+def usage_page(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    form = UsageFilters(user, request.GET)
+    context = {"form": form, **billing_context(user)}
+    status = 200
+    if form.is_valid():
+        context.update(_report(user, form.cleaned_data, form.keys))
+        query = {k: v for k, v in request.GET.items() if k in form.fields and v}
+        context["export_query"] = urlencode(query)
+    else:
+        status = 400
+    template = "usage/usage.html#report" if request.htmx else "usage/usage.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+def usage_export(request: AuthedRequest) -> HttpResponse:
+    """The selected range as CSV: one row per day, key, endpoint and status class."""
+    form = UsageFilters(request.user, request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid filters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            status=400, content_type="text/plain",
+        )  # fmt: skip
+    first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
+    keys = form.keys
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["date", "key_id", "key_name", "key_hint", "endpoint", "status_class",
+                     "requests", "credits", "avg_latency_ms"])  # fmt: skip
+    for day, (key_id, endpoint), status_class, requests, credits, latency in rows:
+        key = keys.get(key_id)
+        writer.writerow([
+            day.isoformat(), key_id, key.name if key else "", key.hint if key else "", endpoint,
+            f"{status_class}xx", requests, credits, f"{latency / requests:.1f}",
+        ])  # fmt: skip
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="nano-studio-usage-{first}-to-{last}.csv"'
+    )
+    return response
