@@ -58,7 +58,7 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
 def _clean_cache() -> Iterator[None]:
     from django.core.cache import cache
 
-    from billing import ratelimit
+    from apikeys import ratelimit
 
     cache.clear()  # in production mode this also empties the rate limiter's Redis database
     ratelimit._limiter = None  # embedded mode: a fresh in-process limiter

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security.base import AuthBase
 
+from apikeys import ratelimit
 from apikeys.models import ApiKey, AuthFailure
-from billing import ratelimit
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import api_call, client_ip

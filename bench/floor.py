@@ -34,9 +34,9 @@ settings.ROOT_URLCONF = __name__
 
 
 def floor(request: HttpRequest, record: bool = True) -> JsonResponse:
+    from apikeys import ratelimit
     from apikeys.auth import credentials_from
     from apikeys.models import ApiKey
-    from billing import ratelimit
     from nanostudio.http import ApiCall, ApiRequest
     from usage import metering
 

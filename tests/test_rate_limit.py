@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from billing import ratelimit
+from apikeys import ratelimit
 from billing.models import LedgerEntry, Plan
 from studio.models import Job
 
