@@ -36,9 +36,10 @@ test: install ## Run the whole suite (PostgreSQL + Redis when reachable, else SQ
 fuzz: install ## Schemathesis against the API, 1,000 examples per operation (make test runs 25)
 	NANO_FUZZ_EXAMPLES=1000 $(BIN)/python tests/run.py tests/test_schemathesis.py $(ARGS)
 
-lint: install ## Ruff: lint and format check
+lint: install ## Ruff (lint and format check) and the import contract (apps import one way)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## Ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
