@@ -17,6 +17,13 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 SERVICES = os.environ.get("NANO_TEST_SERVICES") == "1"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    from nanostudio.dirs import make_var_folders
+
+    make_var_folders()  # what manage.py and the servers do at start
+
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous, so Django's async-safety guard does not apply here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -4,8 +4,11 @@ import os
 
 from celery import Celery
 
+from nanostudio.dirs import make_var_folders
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanostudio.settings")
 
+make_var_folders()  # the embedded broker's folders must exist before a worker starts
 app = Celery("nanostudio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

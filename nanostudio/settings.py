@@ -17,7 +17,6 @@ from nanostudio.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules or env_bool("TESTING", False)
@@ -200,7 +199,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic's output (make run, deploys)
-STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -292,8 +290,6 @@ if PRODUCTION_MODE:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
     BROKER_DIR = Path(env_str("CELERY_BROKER_DIR", str(VAR_DIR / "broker")))
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -302,7 +298,6 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-    (VAR_DIR / "results").mkdir(exist_ok=True)
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
 
 CELERY_TASK_SERIALIZER = "json"
@@ -331,6 +326,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "prune-usage-events": {"task": "usage.prune_events", "schedule": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Folders the settings point into, made by the entry points (nanostudio.dirs), not here.
+VAR_FOLDERS = [VAR_DIR, STATIC_ROOT]
+if not PRODUCTION_MODE:
+    VAR_FOLDERS += [BROKER_DIR / sub for sub in ("queue", "processed", "control")]
+    VAR_FOLDERS.append(VAR_DIR / "results")
 
 # --- Logging: logfmt on stdout, one line per event -------------------------------------------
 

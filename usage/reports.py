@@ -70,7 +70,7 @@ def daily(
         rollups, pending = rollups.filter(key_id=key_id), pending.filter(key_id=key_id)
     if endpoint:
         rollups, pending = rollups.filter(endpoint=endpoint), pending.filter(endpoint=endpoint)
-    groups = {f"g{index}": F(name) for index, name in enumerate(fields)}
+    groups = {f"group_{index}": F(name) for index, name in enumerate(fields)}
     if set(fields) == ({"key_id"} if table is UsageKeyRollup else {"key_id", "endpoint"}):
         # Rows are already one per group and day: read them as they are.
         rollups = rollups.values_list(
@@ -78,15 +78,21 @@ def daily(
         ).order_by()
     else:
         rollups = (
-            rollups.values("day", sc=F("status_class"), **groups)
-            .annotate(n=Sum("requests"), c=Sum("credits"), l=Sum("latency_ms_total"))
-            .values_list("day", "sc", "n", "c", "l", *groups)
+            rollups.values("day", status_group=F("status_class"), **groups)
+            .annotate(
+                n_requests=Sum("requests"),
+                n_credits=Sum("credits"),
+                latency=Sum("latency_ms_total"),
+            )
+            .values_list("day", "status_group", "n_requests", "n_credits", "latency", *groups)
             .order_by()
         )
     pending = (
-        pending.values(d=TruncDate("created_at", tzinfo=UTC), sc=F("status") / 100, **groups)
-        .annotate(n=Count("id"), c=Sum("credits"), l=Sum("latency_ms"))
-        .values_list("d", "sc", "n", "c", "l", *groups)
+        pending.values(
+            utc_day=TruncDate("created_at", tzinfo=UTC), status_group=F("status") / 100, **groups
+        )
+        .annotate(n_requests=Count("id"), n_credits=Sum("credits"), latency=Sum("latency_ms"))
+        .values_list("utc_day", "status_group", "n_requests", "n_credits", "latency", *groups)
         .order_by()
     )
     merged: dict[tuple, list] = {}
