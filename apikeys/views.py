@@ -7,7 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from accounts.decorators import recent_login_required
@@ -45,6 +46,8 @@ def _list_context(request: AuthedRequest) -> dict:
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")  # the page, or its partial for htmx
 def key_list(request: AuthedRequest) -> HttpResponse:
     template = f"{PAGE}#key-table" if request.htmx else PAGE
     return render(request, template, _list_context(request))
@@ -53,6 +56,7 @@ def key_list(request: AuthedRequest) -> HttpResponse:
 @login_required
 @recent_login_required
 @never_cache
+@vary_on_headers("HX-Request")
 def key_create(request: AuthedRequest) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -81,6 +85,7 @@ def key_create(request: AuthedRequest) -> HttpResponse:
 @login_required
 @recent_login_required
 @never_cache
+@vary_on_headers("HX-Request")
 def key_roll(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
@@ -94,6 +99,7 @@ def key_roll(request: AuthedRequest, key_id: int) -> HttpResponse:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = _get_key_for_user(request, key_id)
     form = ApiKeyRenameForm(request.POST or None, initial={"name": key.name})
@@ -109,6 +115,7 @@ def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@vary_on_headers("HX-Request")
 def key_toggle(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = _get_key_for_user(request, key_id)
     enable = request.POST.get("enabled") == "1"
@@ -117,6 +124,7 @@ def key_toggle(request: AuthedRequest, key_id: int) -> HttpResponse:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def key_revoke(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = _get_key_for_user(request, key_id)
     if request.method == "POST":

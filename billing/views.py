@@ -6,7 +6,8 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from billing.credits import credit_summary
 from billing.models import LedgerEntry, Plan, UpgradeRequest
@@ -28,6 +29,8 @@ def billing_context(user) -> dict:
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")  # the page, or its partial for htmx
 def billing(request: AuthedRequest) -> HttpResponse:
     entries = LedgerEntry.objects.filter(user=request.user).select_related("job")
     page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))

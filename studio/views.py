@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from billing.models import plan_of
 from nanostudio.http import AuthedRequest
@@ -94,6 +95,8 @@ def _get_job_for_user(request: AuthedRequest, job_id) -> Job:
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")  # the page, or its partial for htmx
 def job_detail(request: AuthedRequest, job_id) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     template = "studio/job_detail.html#status" if request.htmx else "studio/job_detail.html"
@@ -116,6 +119,8 @@ def job_file(request: AuthedRequest, job_id, which: str) -> FileResponse:
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")  # the page, or its partial for htmx
 def jobs(request: AuthedRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     queryset = Job.objects.filter(user=request.user).select_related("template")

@@ -14,6 +14,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from apikeys.models import ApiKey
 from billing.credits import burn_down
@@ -173,6 +175,8 @@ def usage_sparkline(user) -> dict:
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")  # the page, or its partial for htmx
 def usage_page(request: AuthedRequest) -> HttpResponse:
     user = request.user
     form = UsageFilters(user, request.GET)
