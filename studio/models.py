@@ -181,6 +181,13 @@ class Job(models.Model):
         return self.status in self.FINAL
 
     @property
+    def title(self) -> str:
+        """What the job did, as the pages name it."""
+        if self.template:
+            return self.template.name
+        return "OCR" if self.kind == self.Kind.OCR else "Text to image"
+
+    @property
     def engine_name(self) -> str:
         if self.kind == self.Kind.OCR:
             return "ocr"
