@@ -30,9 +30,8 @@ DEFAULT_RANGE_DAYS = 30
 
 class UsageFilters(forms.Form):
     days = forms.TypedChoiceField(
-        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int,
-        label="Range",
-    )  # fmt: skip
+        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int, label="Range"
+    )
     key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
     endpoint = forms.ChoiceField(required=False, label="Endpoint")
 
@@ -54,78 +53,124 @@ class UsageFilters(forms.Form):
 def _usage_rows(user, filters: dict, by="key_id"):
     last = utc_today()
     first = last - timedelta(days=filters["days"] - 1)
-    rows = reports.daily(user.pk, first, last, by=by, key_id=filters["key"],
-                       endpoint=filters["endpoint"] or None)  # fmt: skip
+    endpoint = filters["endpoint"] or None
+    rows = reports.daily(user.pk, first, last, by=by, key_id=filters["key"], endpoint=endpoint)
     return first, last, rows
 
 
-def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
-    first, last, rows = _usage_rows(user, filters)
-    days = reports.per_day(rows, first, last)
+def _day(day) -> str:
+    return f"{day:%a %b %-d}"
+
+
+def _requests_chart(days: dict, total: reports.Counts, span: str) -> dict:
     dates = list(days)
-    total = reports.total(rows)
-    span = f"from {first:%b %-d} to {last:%b %-d}"
-    requests_chart = charts.bar_chart(
+    series = [
+        charts.Series(f"series-{status}xx", [days[day].by_class[status] for day in dates])
+        for status in reports.STATUS_CLASSES
+    ]
+    labels = [
+        f"{_day(day)}: {counts.requests:,} requests ({counts.by_class[2]:,} 2xx, "
+        f"{counts.by_class[4]:,} 4xx, {counts.by_class[5]:,} 5xx)"
+        for day, counts in days.items()
+    ]
+    summary = (
+        f"Requests per day {span}, by status class: {total.requests:,} requests, "
+        f"{total.errors:,} errors. The table below has each day."
+    )
+    return charts.bar_chart(dates, series, labels, chart_id="requests", summary=summary)
+
+
+def _credits_chart(days: dict, left: list, total: reports.Counts, span: str) -> dict:
+    """Credits used per day, with the credits left this period as a line where known."""
+    dates = list(days)
+    has_line = any(value is not None for value in left)
+    labels = [
+        f"{_day(day)}: {counts.credits:,} credits used"
+        + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
+        for i, (day, counts) in enumerate(days.items())
+    ]
+    summary = f"Credits used per day {span}: {total.credits:,} in all" + (
+        ", with the credits left this billing period as a line." if has_line else "."
+    )
+    return charts.bar_chart(
         dates,
-        [charts.Series(f"series-{sc}xx", [days[d].by_class[sc] for d in dates])
-         for sc in reports.STATUS_CLASSES],
-        [f"{d:%a %b %-d}: {c.requests:,} requests ({c.by_class[2]:,} 2xx, {c.by_class[4]:,} 4xx, "
-         f"{c.by_class[5]:,} 5xx)" for d, c in days.items()],
-        chart_id="requests",
-        summary=f"Requests per day {span}, by status class: {total.requests:,} requests, "
-                f"{total.errors:,} errors. The table below has each day.",
-    )  # fmt: skip
-    left, forecast = burn_down(user, dates)
-    has_line = any(v is not None for v in left)
-    credits_chart = charts.bar_chart(
-        dates,
-        [charts.Series("series-credits", [days[d].credits for d in dates])],
-        [f"{d:%a %b %-d}: {c.credits:,} credits used"
-         + (f", {left[i]:,} left at the end of the day" if left[i] is not None else "")
-         for i, (d, c) in enumerate(days.items())],
+        [charts.Series("series-credits", [days[day].credits for day in dates])],
+        labels,
         line=left if has_line else None,
         chart_id="credits",
-        summary=f"Credits used per day {span}: {total.credits:,} in all"
-                + (", with the credits left this billing period as a line." if has_line else "."),
-    )  # fmt: skip
+        summary=summary,
+    )
+
+
+def _key_rows(rows, keys: dict[int, ApiKey], key_id: int | None) -> list[dict]:
+    """Each key's counts, busiest first; unfiltered, live keys without requests too, so every
+    key is accounted for."""
     per_key = reports.per_group(rows)
     key_rows = [
         {"key": keys[pk], "counts": counts}
         for pk, counts in sorted(per_key.items(), key=lambda item: -item[1].requests)
         if pk in keys
     ]
-    key_id = filters["key"]
     if key_id is None:
-        # Live keys without requests in the range are listed too: every key accounted for.
         key_rows += [
-            {"key": k, "counts": reports.Counts()}
-            for k in keys.values()
-            if k.pk not in per_key and k.display_status == "active"
+            {"key": key, "counts": reports.Counts()}
+            for key in keys.values()
+            if key.pk not in per_key and key.display_status == "active"
         ]
-    recent = list(
-        reports.recent_events(user.pk, key_id=key_id, endpoint=filters["endpoint"] or None)
+    return key_rows
+
+
+# The day tables are built with format_html_join: 90 days of cells through the template engine
+# cost more than everything else on the page.
+_REQUESTS_ROW = (
+    '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td>'
+    '<td class="num">{}</td><td class="num">{}</td></tr>'
+)
+_CREDITS_ROW = '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td></tr>'
+
+
+def _day_tables(days: dict, left: list) -> dict:
+    requests_rows = (
+        (
+            _day(day),
+            f"{c.requests:,}",
+            f"{c.by_class[2]:,}",
+            f"{c.by_class[4]:,}",
+            f"{c.by_class[5]:,}",
+        )
+        for day, c in days.items()
+    )
+    credits_rows = (
+        (_day(day), f"{c.credits:,}", "\N{EN DASH}" if left[i] is None else f"{left[i]:,}")
+        for i, (day, c) in enumerate(days.items())
     )
     return {
-        "first": first, "last": last, "total": total,
+        "requests_table_rows": format_html_join("", _REQUESTS_ROW, requests_rows),
+        "credits_table_rows": format_html_join("", _CREDITS_ROW, credits_rows),
+    }
+
+
+def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
+    first, last, rows = _usage_rows(user, filters)
+    days = reports.per_day(rows, first, last)
+    total = reports.total(rows)
+    span = f"from {first:%b %-d} to {last:%b %-d}"
+    left, forecast = burn_down(user, list(days))
+    endpoint = filters["endpoint"] or None
+    recent = list(reports.recent_events(user.pk, key_id=filters["key"], endpoint=endpoint))
+    return {
+        "first": first,
+        "last": last,
+        "total": total,
         "retention_days": settings.USAGE_RETENTION_DAYS,
-        # Table rows built with format_html_join: 90 days of cells through the template
-        # engine cost more than everything else on the page.
-        "requests_table_rows": format_html_join(
-            "", '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td>'
-            '<td class="num">{}</td><td class="num">{}</td></tr>',
-            ((f"{d:%a %b %-d}", f"{c.requests:,}", f"{c.by_class[2]:,}", f"{c.by_class[4]:,}",
-              f"{c.by_class[5]:,}") for d, c in days.items()),
-        ),
-        "credits_table_rows": format_html_join(
-            "", '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td></tr>',
-            ((f"{d:%a %b %-d}", f"{c.credits:,}",
-              "\N{EN DASH}" if left[i] is None else f"{left[i]:,}")
-             for i, (d, c) in enumerate(days.items())),
-        ),
-        "requests_chart": requests_chart, "credits_chart": credits_chart,
-        "key_rows": key_rows, "recent": recent, "recent_rows": _log_rows(recent, keys),
+        "requests_chart": _requests_chart(days, total, span),
+        "credits_chart": _credits_chart(days, left, total, span),
+        **_day_tables(days, left),
+        "key_rows": _key_rows(rows, keys, filters["key"]),
+        "recent": recent,
+        "recent_rows": _log_rows(recent, keys),
         "forecast": forecast,
-    }  # fmt: skip
+    }
 
 
 def _log_rows(events, keys: dict[int, ApiKey]) -> str:
