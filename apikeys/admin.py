@@ -13,13 +13,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     # The digest fields are not editable and never displayed; the secret is never stored.
     fields = [
-        "user", "name", "hint", "scopes", "status", "expires_at", "created_at", "created_by",
-        "last_used_at", "last_used_ip", "revoked_at", "rolled_at", "previous_valid_until",
-    ]  # fmt: skip
+        "user",
+        "name",
+        "hint",
+        "scopes",
+        "status",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "rolled_at",
+        "previous_valid_until",
+    ]
     readonly_fields = [
-        "user", "hint", "scopes", "status", "created_at", "created_by", "last_used_at",
-        "last_used_ip", "revoked_at", "rolled_at", "previous_valid_until",
-    ]  # fmt: skip
+        "user",
+        "hint",
+        "scopes",
+        "status",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "rolled_at",
+        "previous_valid_until",
+    ]
     actions = ["revoke"]
 
     @admin.display(description="Status")

@@ -26,9 +26,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "slug", "monthly_credits", "rate_per_minute", "burst", "max_api_keys",
-        "max_concurrent_jobs", "price_cents", "is_public", "sort_order",
-    ]  # fmt: skip
+        "name",
+        "slug",
+        "monthly_credits",
+        "rate_per_minute",
+        "burst",
+        "max_api_keys",
+        "max_concurrent_jobs",
+        "price_cents",
+        "is_public",
+        "sort_order",
+    ]
     list_editable = ["is_public", "sort_order"]
     prepopulated_fields = {"slug": ["name"]}
 

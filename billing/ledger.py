@@ -111,9 +111,13 @@ def reserve(user, cost: int, job) -> Charge:
         if plan is not None and plan.is_unlimited:
             # Never blocked, but the usage is still on the record.
             LedgerEntry.objects.create(
-                user=user, kind=LedgerEntry.Kind.DEBIT, amount=0, units=cost, job=job,
+                user=user,
+                kind=LedgerEntry.Kind.DEBIT,
+                amount=0,
+                units=cost,
+                job=job,
                 reason=f"{job.kind} job (unlimited plan)",
-            )  # fmt: skip
+            )
             return Charge(amount=0, remaining=None)
         remaining = _spend(user.pk, cost)
         if remaining is None and plan is not None and grant_monthly(user):
@@ -122,9 +126,13 @@ def reserve(user, cost: int, job) -> Charge:
             balance = balance_of(user)
             raise InsufficientCredits(cost, balance.total, balance.period_end)
         LedgerEntry.objects.create(
-            user=user, kind=LedgerEntry.Kind.DEBIT, amount=-cost, units=cost, job=job,
+            user=user,
+            kind=LedgerEntry.Kind.DEBIT,
+            amount=-cost,
+            units=cost,
+            job=job,
             reason=f"{job.kind} job",
-        )  # fmt: skip
+        )
     return Charge(amount=cost, remaining=remaining)
 
 
@@ -137,9 +145,13 @@ def refund(job, reason: str) -> bool:
         try:
             with transaction.atomic():
                 LedgerEntry.objects.create(
-                    user_id=debit.user_id, kind=LedgerEntry.Kind.REFUND, amount=-debit.amount,
-                    units=debit.units, job=job, reason=reason,
-                )  # fmt: skip
+                    user_id=debit.user_id,
+                    kind=LedgerEntry.Kind.REFUND,
+                    amount=-debit.amount,
+                    units=debit.units,
+                    job=job,
+                    reason=reason,
+                )
         except IntegrityError:
             return False  # already refunded
         if debit.amount:
@@ -159,9 +171,13 @@ def grant_topup(user, amount: int, reason: str, actor=None, expires_at=None) -> 
             user=user, amount=amount, reason=reason, expires_at=expires_at, granted_by=actor
         )
         LedgerEntry.objects.create(
-            user=user, kind=LedgerEntry.Kind.GRANT, amount=amount, reason=reason, actor=actor,
+            user=user,
+            kind=LedgerEntry.Kind.GRANT,
+            amount=amount,
+            reason=reason,
+            actor=actor,
             topup=topup,
-        )  # fmt: skip
+        )
         CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
     return topup
 
@@ -191,9 +207,12 @@ def expire_topups(now: datetime | None = None) -> int:
             left = max(0, min(topup.amount, balance.topup - alive))
             if left:
                 LedgerEntry.objects.create(
-                    user_id=topup.user_id, kind=LedgerEntry.Kind.EXPIRE, amount=-left,
-                    reason=f"Top-up expired: {topup.reason}", topup=topup,
-                )  # fmt: skip
+                    user_id=topup.user_id,
+                    kind=LedgerEntry.Kind.EXPIRE,
+                    amount=-left,
+                    reason=f"Top-up expired: {topup.reason}",
+                    topup=topup,
+                )
                 CreditBalance.objects.filter(pk=balance.pk).update(topup=F("topup") - left)
             done += 1
     return done
@@ -221,9 +240,12 @@ def change_plan(user, plan: Plan, actor=None) -> None:
         amount = plan.monthly_credits or 0
         _replace_allowance(user, amount, f"Plan changed to {plan.name}")
         LedgerEntry.objects.create(
-            user=user, kind=LedgerEntry.Kind.GRANT, amount=amount, actor=actor,
+            user=user,
+            kind=LedgerEntry.Kind.GRANT,
+            amount=amount,
+            actor=actor,
             reason=f"{plan.name} allowance (plan change)",
-        )  # fmt: skip
+        )
 
 
 def grant_due_allowances(now: datetime | None = None) -> int:

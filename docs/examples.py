@@ -35,11 +35,15 @@ def source(name: str, filename: str, base_url: str) -> str:
 
 def snippets(name: str, base_url: str) -> list[Snippet]:
     return [
-        Snippet(f"ex-{name}-{filename.replace('.', '-')}", label, language,
-                source(name, filename, base_url))
+        Snippet(
+            f"ex-{name}-{filename.replace('.', '-')}",
+            label,
+            language,
+            source(name, filename, base_url),
+        )
         for filename, label, language in LANGUAGES
         if (EXAMPLES_DIR / name / filename).exists()
-    ]  # fmt: skip
+    ]
 
 
 def response_sample(name: str) -> str | None:

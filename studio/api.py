@@ -177,9 +177,12 @@ def generate(request: ApiRequest, payload: GenerateIn):
             template = actions.find_template(payload.template, payload.templateType)
         params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
         return actions.submit_generate(
-            request.user, request.auth, image=payload.image, template=template,
+            request.user,
+            request.auth,
+            image=payload.image,
+            template=template,
             params={} if template else params,
-        )  # fmt: skip
+        )
 
     return _submit(request, accept)
 
@@ -201,10 +204,13 @@ def ocr(request: ApiRequest, payload: OcrIn):
     return _submit(
         request,
         lambda: actions.submit_ocr(
-            request.user, request.auth, image=payload.image, language=payload.language,
+            request.user,
+            request.auth,
+            image=payload.image,
+            language=payload.language,
             output_format=payload.outputFormat,
         ),
-    )  # fmt: skip
+    )
 
 
 CURSOR_DESCRIPTION = (

@@ -116,16 +116,29 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     for group, group_rows in per_group_days.items():
         counts = reports.total(group_rows)
         group_days = reports.per_day(group_rows, first, last)
-        groups.append({
-            "key": keys.get(group) if by == "key_id" else None,
-            "endpoint": group if by == "endpoint" else None,
-            "requests": counts.requests, "errors": counts.errors, "credits": counts.credits,
-            "days": [_day_out(day, c) for day, c in group_days.items() if c.requests],
-        })  # fmt: skip
+        groups.append(
+            {
+                "key": keys.get(group) if by == "key_id" else None,
+                "endpoint": group if by == "endpoint" else None,
+                "requests": counts.requests,
+                "errors": counts.errors,
+                "credits": counts.credits,
+                "days": [_day_out(day, c) for day, c in group_days.items() if c.requests],
+            }
+        )
     groups.sort(key=lambda group: -group["requests"])
-    return ok({
-        "from": first, "to": last, "granularity": query.granularity, "group_by": query.group_by,
-        "totals": {"requests": total.requests, "errors": total.errors, "credits": total.credits},
-        "days": [_day_out(day, c) for day, c in reports.per_day(rows, first, last).items()],
-        "groups": groups,
-    })  # fmt: skip
+    return ok(
+        {
+            "from": first,
+            "to": last,
+            "granularity": query.granularity,
+            "group_by": query.group_by,
+            "totals": {
+                "requests": total.requests,
+                "errors": total.errors,
+                "credits": total.credits,
+            },
+            "days": [_day_out(day, c) for day, c in reports.per_day(rows, first, last).items()],
+            "groups": groups,
+        }
+    )

@@ -70,14 +70,24 @@ def bar_chart(
             if value:
                 h = plot_h * value / y_max
                 base -= h
-                column.segments.append({
-                    "x": round(column.x + gap / 2, 2), "y": round(base, 2),
-                    "width": round(step - gap, 2), "height": round(h, 2), "class": s.css_class,
-                })  # fmt: skip
+                column.segments.append(
+                    {
+                        "x": round(column.x + gap / 2, 2),
+                        "y": round(base, 2),
+                        "width": round(step - gap, 2),
+                        "height": round(h, 2),
+                        "class": s.css_class,
+                    }
+                )
         columns.append(column)
     chart = {
-        "width": width, "height": height, "plot_left": left, "plot_right": width - right,
-        "plot_top": top, "plot_height": plot_h, "columns": columns,
+        "width": width,
+        "height": height,
+        "plot_left": left,
+        "plot_right": width - right,
+        "plot_top": top,
+        "plot_height": plot_h,
+        "columns": columns,
         "y_ticks": [
             {"y": round(top + plot_h * (1 - i / TICKS), 2), "label": f"{y_max * i // TICKS:,}"}
             for i in range(TICKS + 1)
@@ -85,16 +95,19 @@ def bar_chart(
         # About six date labels, whatever the range.
         "x_labels": [
             {"x": round(left + (i + 0.5) * step, 2), "label": day.strftime("%b %-d")}
-            for i, day in enumerate(days) if i % max(1, math.ceil(len(days) / 6)) == 0
+            for i, day in enumerate(days)
+            if i % max(1, math.ceil(len(days) / 6)) == 0
         ],
-        "line": None, "summary": summary,
-    }  # fmt: skip
+        "line": None,
+        "summary": summary,
+    }
     if line is not None:
         line_max = nice_ceiling(max((v for v in line if v is not None), default=0))
         points = [
             f"{left + (i + 0.5) * step:.2f},{top + plot_h * (1 - v / line_max):.2f}"
-            for i, v in enumerate(line) if v is not None
-        ]  # fmt: skip
+            for i, v in enumerate(line)
+            if v is not None
+        ]
         chart["line"] = " ".join(points)
         chart["line_points"] = [point.split(",") for point in points]
         chart["line_ticks"] = [
@@ -115,11 +128,14 @@ def svg(chart: dict, chart_id: str) -> SafeString:
     ]
     left, right, axes = chart["plot_left"], chart["plot_right"], chart["plot_left"] > 0
     for tick in chart["y_ticks"]:
-        parts.append(f'<line class="chart-grid" x1="{left}" x2="{right}" y1="{tick["y"]}" '
-                     f'y2="{tick["y"]}"/>')  # fmt: skip
+        parts.append(
+            f'<line class="chart-grid" x1="{left}" x2="{right}" y1="{tick["y"]}" y2="{tick["y"]}"/>'
+        )
         if axes:
-            parts.append(f'<text class="chart-tick" x="{left - 6}" y="{tick["y"]}" dy=".32em" '
-                         f'text-anchor="end">{tick["label"]}</text>')  # fmt: skip
+            parts.append(
+                f'<text class="chart-tick" x="{left - 6}" y="{tick["y"]}" dy=".32em" '
+                f'text-anchor="end">{tick["label"]}</text>'
+            )
     if axes:
         parts += [
             f'<text class="chart-tick" x="{label["x"]}" y="{chart["height"] - 6}" '
@@ -141,8 +157,9 @@ def svg(chart: dict, chart_id: str) -> SafeString:
         parts.append("</g>")
     if chart["line"]:
         parts.append(f'<polyline class="chart-line" points="{chart["line"]}"/>')
-        parts += [f'<circle class="chart-dot" cx="{x}" cy="{y}" r="3"/>'
-                  for x, y in chart["line_points"]]  # fmt: skip
+        parts += [
+            f'<circle class="chart-dot" cx="{x}" cy="{y}" r="3"/>' for x, y in chart["line_points"]
+        ]
         parts += [
             f'<text class="chart-tick chart-tick-line" x="{right + 6}" y="{tick["y"]}" '
             f'dy=".32em">{tick["label"]}</text>'

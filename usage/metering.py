@@ -91,9 +91,22 @@ def _insert_event() -> tuple[str, list]:
     RETURNING)."""
     fields = [
         UsageEvent._meta.get_field(name)
-        for name in ("created_at", "user", "key", "endpoint", "method", "status", "error_code",
-                     "credits", "latency_ms", "ip", "request_id", "job_id", "rolled_up")
-    ]  # fmt: skip
+        for name in (
+            "created_at",
+            "user",
+            "key",
+            "endpoint",
+            "method",
+            "status",
+            "error_code",
+            "credits",
+            "latency_ms",
+            "ip",
+            "request_id",
+            "job_id",
+            "rolled_up",
+        )
+    ]
     # Identifiers come from model metadata; every value is a parameter.
     quote = connection.ops.quote_name
     sql = (
@@ -157,10 +170,16 @@ def roll_up(batch_size: int = ROLL_UP_BATCH) -> int:
                 .select_for_update(skip_locked=True)
                 .order_by("id")
                 .values_list(
-                    "id", "created_at", "user_id", "key_id", "endpoint", "status", "credits",
+                    "id",
+                    "created_at",
+                    "user_id",
+                    "key_id",
+                    "endpoint",
+                    "status",
+                    "credits",
                     "latency_ms",
                 )[:batch_size]
-            )  # fmt: skip
+            )
             if not events:
                 return folded
             totals: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0])
@@ -176,8 +195,10 @@ def roll_up(batch_size: int = ROLL_UP_BATCH) -> int:
                     total[2] += latency
             with connection.cursor() as cursor:
                 # Sorted, so two concurrent runs lock shared rollup rows in the same order.
-                for sql, groups in ((_UPSERT_ROLLUP_SQL, totals),
-                                    (_UPSERT_KEY_ROLLUP_SQL, key_totals)):  # fmt: skip
+                for sql, groups in (
+                    (_UPSERT_ROLLUP_SQL, totals),
+                    (_UPSERT_KEY_ROLLUP_SQL, key_totals),
+                ):
                     cursor.executemany(
                         sql, [(*group, *total) for group, total in sorted(groups.items())]
                     )

@@ -178,25 +178,37 @@ def _log_rows(events, keys: dict[int, ApiKey]) -> str:
     rows = []
     for event in events:
         key = keys.get(event.key_id)
-        rows.append((
-            f"{event.created_at:%b %-d, %H:%M:%S}",
-            event.endpoint,
-            format_html(' <a href="{}" class="small">job</a>',
-                        reverse("studio:job", args=[event.job_id])) if event.job_id else "",
-            "badge-danger" if event.status >= 500
-            else "badge-warning" if event.status >= 400 else "badge-success",
-            event.status,
-            format_html(' <code class="small">{}</code>', event.error_code)
-            if event.error_code else "",
-            format_html('{} <code class="small">{}</code>', key.name, key.hint) if key else "",
-            event.ip or "\N{EN DASH}",
-            f"{event.latency_ms:,.0f} ms",
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"{event.created_at:%b %-d, %H:%M:%S}",
+                event.endpoint,
+                format_html(
+                    ' <a href="{}" class="small">job</a>',
+                    reverse("studio:job", args=[event.job_id]),
+                )
+                if event.job_id
+                else "",
+                "badge-danger"
+                if event.status >= 500
+                else "badge-warning"
+                if event.status >= 400
+                else "badge-success",
+                event.status,
+                format_html(' <code class="small">{}</code>', event.error_code)
+                if event.error_code
+                else "",
+                format_html('{} <code class="small">{}</code>', key.name, key.hint) if key else "",
+                event.ip or "\N{EN DASH}",
+                f"{event.latency_ms:,.0f} ms",
+            )
+        )
     return format_html_join(
-        "", '<tr><td class="nowrap">{}</td><td><code>{}</code>{}</td><td class="nowrap">'
+        "",
+        '<tr><td class="nowrap">{}</td><td><code>{}</code>{}</td><td class="nowrap">'
         '<span class="badge {}">{}</span>{}</td><td>{}</td><td class="mono small">{}</td>'
-        '<td class="num">{}</td></tr>', rows,
-    )  # fmt: skip
+        '<td class="num">{}</td></tr>',
+        rows,
+    )
 
 
 def usage_sparkline(user) -> dict:
@@ -208,13 +220,17 @@ def usage_sparkline(user) -> dict:
     errors = sum(c.errors for c in days.values())
     chart = charts.bar_chart(
         list(days),
-        [charts.Series(f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
-         for sc in reports.STATUS_CLASSES],
+        [
+            charts.Series(f"series-{sc}xx", [c.by_class[sc] for c in days.values()])
+            for sc in reports.STATUS_CLASSES
+        ],
         [f"{d:%b %-d}: {c.requests:,} requests, {c.errors:,} errors" for d, c in days.items()],
         chart_id="sparkline",
         summary=f"Requests per day over the last 30 days: {total:,} requests, {errors:,} errors.",
-        width=320, height=72, axes=False,
-    )  # fmt: skip
+        width=320,
+        height=72,
+        axes=False,
+    )
     chart["total"], chart["errors"] = total, errors
     return chart
 
@@ -244,20 +260,41 @@ def usage_export(request: AuthedRequest) -> HttpResponse:
     if not form.is_valid():
         return HttpResponse(
             "Invalid filters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-            status=400, content_type="text/plain",
-        )  # fmt: skip
+            status=400,
+            content_type="text/plain",
+        )
     first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
     keys = form.keys
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["date", "key_id", "key_name", "key_hint", "endpoint", "status_class",
-                     "requests", "credits", "avg_latency_ms"])  # fmt: skip
+    writer.writerow(
+        [
+            "date",
+            "key_id",
+            "key_name",
+            "key_hint",
+            "endpoint",
+            "status_class",
+            "requests",
+            "credits",
+            "avg_latency_ms",
+        ]
+    )
     for day, (key_id, endpoint), status_class, requests, credits, latency in rows:
         key = keys.get(key_id)
-        writer.writerow([
-            day.isoformat(), key_id, key.name if key else "", key.hint if key else "", endpoint,
-            f"{status_class}xx", requests, credits, f"{latency / requests:.1f}",
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                day.isoformat(),
+                key_id,
+                key.name if key else "",
+                key.hint if key else "",
+                endpoint,
+                f"{status_class}xx",
+                requests,
+                credits,
+                f"{latency / requests:.1f}",
+            ]
+        )
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="nano-studio-usage-{first}-to-{last}.csv"'

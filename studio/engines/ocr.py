@@ -116,8 +116,11 @@ def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
         # `language` is one tesseract itself listed (see run()), never free text.
         done = subprocess.run(  # noqa: S603
             [shutil.which("tesseract") or "tesseract", "stdin", "stdout", "-l", language, "tsv"],
-            input=buffer.getvalue(), capture_output=True, timeout=TESSERACT_TIMEOUT_S, check=True,
-        )  # fmt: skip
+            input=buffer.getvalue(),
+            capture_output=True,
+            timeout=TESSERACT_TIMEOUT_S,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         raise EngineError(f"Tesseract failed: {exc.__class__.__name__}") from exc
     # TSV columns: level page block par line word left top width height conf text
