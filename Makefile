@@ -35,6 +35,7 @@ test: install ## Run the whole suite (PostgreSQL + Redis when reachable, else SQ
 
 fuzz: install ## Schemathesis against the API, 1,000 examples per operation (make test runs 25)
 	NANO_FUZZ_EXAMPLES=1000 $(BIN)/python tests/run.py tests/test_schemathesis.py $(ARGS)
+	@cat var/fuzz-calls.json
 
 lint: install ## Ruff (lint and format check) and the import contract (apps import one way)
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Input, envelope, errors, ok
+from nanostudio.schemas import Body, envelope, errors, ok
 
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
 NAME_RULE = "Unique among your live keys (400 VALIDATION_ERROR if taken); trimmed."
@@ -46,7 +46,7 @@ class KeyListOut(Schema):
     keys: list[KeyOut]
 
 
-class KeyCreateIn(Input):
+class KeyCreateIn(Body):
     """Exactly one of `preset` and `scopes`."""
 
     model_config = ConfigDict(
@@ -72,11 +72,11 @@ class KeyCreateIn(Input):
         return self
 
 
-class KeyRollIn(Input):
+class KeyRollIn(Body):
     grace: Grace = "24h"  # type: ignore[valid-type]
 
 
-class KeyUpdateIn(Input):
+class KeyUpdateIn(Body):
     name: str | None = Field(
         default=None, min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE
     )

@@ -327,13 +327,33 @@ class ApiKey(models.Model):
 # request uses (key, owner, subscription, plan, credit balance): compiling the equivalent ORM query costs
 # several times the database round trip. Other columns are deferred and load if touched.
 _AUTH_FIELDS = {
-    "ApiKey": "id user_id name hint scopes status expires_at digest previous_valid_until "
-    "last_used_at last_used_ip".split(),
-    "User": "id email name date_joined is_active".split(),
-    "Subscription": "id user_id plan_id billing_anchor_day".split(),
-    "Plan": "id slug name monthly_credits rate_per_minute burst max_api_keys "
-    "max_concurrent_jobs features".split(),
-    "CreditBalance": "id user_id allowance topup period_end".split(),
+    "ApiKey": [
+        "id",
+        "user_id",
+        "name",
+        "hint",
+        "scopes",
+        "status",
+        "expires_at",
+        "digest",
+        "previous_valid_until",
+        "last_used_at",
+        "last_used_ip",
+    ],
+    "User": ["id", "email", "name", "date_joined", "is_active"],
+    "Subscription": ["id", "user_id", "plan_id", "billing_anchor_day"],
+    "Plan": [
+        "id",
+        "slug",
+        "name",
+        "monthly_credits",
+        "rate_per_minute",
+        "burst",
+        "max_api_keys",
+        "max_concurrent_jobs",
+        "features",
+    ],
+    "CreditBalance": ["id", "user_id", "allowance", "topup", "period_end"],
 }
 _auth_plan: tuple[str, list] | None = None
 

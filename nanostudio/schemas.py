@@ -25,6 +25,13 @@ class Input(Schema):
         return value
 
 
+class Body(Input):
+    """A JSON request body: types as the schema says them, without coercion (`true` or `"1"`
+    is not the integer 1)."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class ErrorBody(Schema):
     code: str
     message: str

@@ -21,7 +21,7 @@ from apikeys.models import Scope
 from billing.models import plan_of
 from nanostudio.errors import ERROR_CODES, ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Input, envelope, errors, ok
+from nanostudio.schemas import Body, envelope, errors, ok
 from studio import actions, storage
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
@@ -61,7 +61,7 @@ class JobListOut(Schema):
     next_cursor: str | None
 
 
-class GenerateIn(Input):
+class GenerateIn(Body):
     image: str | None = Field(
         default=None, description="base64 or a data URL (PNG, JPEG, WebP, GIF)"
     )
@@ -187,7 +187,7 @@ def generate(request: ApiRequest, payload: GenerateIn):
     return _submit(request, accept)
 
 
-class OcrIn(Input):
+class OcrIn(Body):
     image: str = Field(description="base64 or a data URL (PNG, JPEG, WebP, GIF)")
     language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(_[a-z]{3,4})?)$")
     outputFormat: Literal["text", "json"] = "text"

@@ -273,3 +273,23 @@ def test_the_exif_orientation_is_applied_so_portraits_stay_upright(alice):
     top, bottom = output.getpixel((15, 5)), output.getpixel((15, 55))
     assert top[2] < 100 < top[0]  # inverted blue: reddish-yellow on top
     assert bottom[0] < 100  # inverted red below
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "ci", "preset": "read", "expires_in_days": True}, "expires_in_days"),
+        ({"name": "ci", "preset": "read", "expires_in_days": "30"}, "expires_in_days"),
+        ({"name": 7, "preset": "read"}, "name"),
+    ],
+)
+def test_body_fields_are_not_coerced_from_other_types(api, alice, alice_key, body, field):
+    """`true` is not 1 and "30" is not 30: found by `make fuzz`, a boolean made a key that
+    expired the next day."""
+    _invalid(api("post", "/api/keys", key=alice_key[1], json=body), field)
+    assert ApiKey.objects.filter(user=alice).count() == 1
+    key = alice_key[0]
+    _invalid(
+        api("patch", f"/api/keys/{key.pk}", key=alice_key[1], json={"enabled": "no"}), "enabled"
+    )
+    assert ApiKey.objects.get(pk=key.pk).status == "active"

@@ -4,7 +4,10 @@ the contract; `make fuzz` runs the same with 1,000 examples per operation."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -17,6 +20,7 @@ from nanostudio.api import api
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = int(os.environ.get("NANO_FUZZ_EXAMPLES", "25"))
+OUT = Path(__file__).resolve().parent.parent / "var" / "fuzz-calls.json"
 
 # Built in-process (no server needed); pytest-django has set Django up by import time.
 schema = schemathesis.openapi.from_dict(api.get_openapi_schema())
@@ -32,6 +36,17 @@ BEYOND_SCHEMA = {
     "GET /api/jobs": "the cursor must be one the server issued",
     "GET /api/usage": "at most 366 days between `from` and `to`",
 }
+
+
+CALLS: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _count_calls():
+    """Requests sent per operation, written to var/fuzz-calls.json for `make fuzz` to show."""
+    yield
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps({"requests": sum(CALLS.values()), "by_operation": CALLS}, indent=2))
 
 
 @pytest.fixture
@@ -51,6 +66,7 @@ def fresh_key(mint, settings, live_server):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_published_contract(case, fresh_key, live_server):
     beyond = case.operation.label in BEYOND_SCHEMA
+    CALLS[case.operation.label] += 1
     response = case.call_and_validate(
         base_url=live_server.url,
         headers={"Authorization": f"Bearer {fresh_key}"},
