@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -303,6 +304,18 @@ def api(client):
         return getattr(client, method)(path, **kwargs)
 
     return _call
+
+
+def submit_in_background(api, secret: str) -> tuple[threading.Thread, list]:
+    """A sync Sepia submit in a thread of its own (so the test can act while it waits); the
+    answer lands in the returned list once the thread ends."""
+    answers: list = []
+    body = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+    thread = threading.Thread(
+        target=lambda: answers.append(api("post", "/api/generate", key=secret, json=body))
+    )
+    thread.start()
+    return thread, answers
 
 
 # --- Images ---------------------------------------------------------------------------------

@@ -27,19 +27,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "rolled_at",
         "previous_valid_until",
     ]
-    readonly_fields = [
-        "user",
-        "hint",
-        "scopes",
-        "status",
-        "created_at",
-        "created_by",
-        "last_used_at",
-        "last_used_ip",
-        "revoked_at",
-        "rolled_at",
-        "previous_valid_until",
-    ]
+    # Admins may rename a key or change its expiry; everything else is the key's own record.
+    readonly_fields = [field for field in fields if field not in ("name", "expires_at")]
     actions = ["revoke"]
 
     @admin.display(description="Status")

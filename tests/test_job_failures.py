@@ -3,13 +3,12 @@ success), the refund commits with the state change, and nothing is charged twice
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from billing.models import CreditBalance, LedgerEntry
-from conftest import sample_b64, start_worker, stop_worker, worker_env
+from conftest import sample_b64, start_worker, stop_worker, submit_in_background, worker_env
 from studio import actions
 from studio.models import Job, Template
 from studio.tasks import fail
@@ -55,17 +54,8 @@ def test_a_sync_submit_whose_job_fails_answers_502_and_is_already_refunded(api, 
 def test_a_waiter_on_a_job_cancelled_elsewhere_answers_409_at_once(api, alice, alice_key):
     """No worker runs: the job stays queued while the first client waits; a second call
     cancels it, and the waiter is woken by the cancel instead of sleeping its 30 s."""
-    answers = []
-    waiter = threading.Thread(
-        target=lambda: answers.append(
-            api(
-                "post", "/api/generate", key=alice_key[1],
-                json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
-            )
-        )
-    )  # fmt: skip
     started = time.monotonic()
-    waiter.start()
+    waiter, answers = submit_in_background(api, alice_key[1])
     deadline = time.monotonic() + 10
     while not Job.objects.filter(user=alice).exists() and time.monotonic() < deadline:
         time.sleep(0.05)

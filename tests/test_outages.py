@@ -33,6 +33,7 @@ from conftest import (
     start_web,
     start_worker,
     stop_worker,
+    submit_in_background,
     worker_env,
 )
 from studio.models import Job
@@ -139,18 +140,9 @@ def test_a_waiter_that_loses_redis_answers_202_with_its_job(api, alice, alice_ke
     redis_server = start_redis(port)
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"  # the limiter and the waiters
     waiting._redis.cache_clear()
-    answers = []
-    waiter = threading.Thread(
-        target=lambda: answers.append(
-            api(
-                "post", "/api/generate", key=alice_key[1],
-                json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
-            )
-        )
-    )  # fmt: skip
     try:
         started = time.monotonic()
-        waiter.start()
+        waiter, answers = submit_in_background(api, alice_key[1])
         deadline = time.monotonic() + 10
         while not Job.objects.filter(user=alice).exists() and time.monotonic() < deadline:
             time.sleep(0.05)

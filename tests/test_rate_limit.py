@@ -1,10 +1,6 @@
 from __future__ import annotations
 
 import math
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 import time_machine
@@ -12,6 +8,7 @@ from django.db.models import Sum
 
 from apikeys import ratelimit
 from billing.models import LedgerEntry, Plan
+from conftest import free_port, start_redis, stop_worker
 from studio.models import Job
 
 START = 1_900_000_000.0  # a fixed instant; the clock only moves when the test moves it
@@ -89,44 +86,21 @@ def test_credits_remaining_header(api, alice_key):
     assert api("get", "/api/user/profile", key=secret)["X-Credits-Remaining"] == "50"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.services
-def test_redis_down_is_a_503_then_recovers_by_itself(api, alice_key, settings, tmp_path):
+def test_redis_down_is_a_503_then_recovers_by_itself(api, alice_key):
     """A real Redis of our own, stopped and started again; never calls through unmetered."""
     _, secret = alice_key
-    port = _free_port()
-    command = [
-        shutil.which("redis-server"),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    port = free_port()
+    server = start_redis(port)
     try:
-        time.sleep(0.3)
         ratelimit._limiter = ratelimit.RedisLimiter(f"redis://127.0.0.1:{port}/0")
         assert api("get", "/api/user/profile", key=secret).status_code == 200
-        server.terminate()
-        server.wait()
+        stop_worker(server)
         response = api("get", "/api/user/profile", key=secret)
         assert response.status_code == 503
         assert response["Retry-After"] == "5"
         assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        time.sleep(0.3)
+        server = start_redis(port)
         assert api("get", "/api/user/profile", key=secret).status_code == 200
     finally:
-        server.terminate()
-        server.wait()
+        stop_worker(server)
