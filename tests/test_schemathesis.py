@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from hypothesis import settings as settings_for_sequences
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from conftest import make_user
@@ -78,35 +76,3 @@ def test_the_api_keeps_its_published_contract(case, fresh_key, live_server):
         error = response.json()["error"]
         assert error["code"] in ("VALIDATION_ERROR", "INVALID_IMAGE"), error
         assert error["details"]["fields"], error
-
-
-Workflow = schema.as_state_machine()
-
-
-def test_the_api_keeps_its_contract_across_call_sequences(live_server, settings, mint):
-    """The stateful phase: sequences that use one call's answer in the next (a created key
-    read, rolled, revoked; a submitted job read, cancelled), every check on each step. Each
-    step runs on a fresh key, so revoking one never silences the rest of a sequence."""
-    settings.JOB_WAIT_S = 0
-    settings.API_KEYLESS_RATE_PER_MINUTE = 100_000
-    settings.UPSTREAM_IMAGES_URL = "http://127.0.0.1:9/v1"
-    user = make_user("stateful@example.com", plan="enterprise")
-
-    class Sequences(Workflow):  # type: ignore[misc,valid-type]  # built at run time
-        def get_call_kwargs(self, case):
-            secret = mint(user, name=f"step {uuid.uuid4().hex[:8]}")[1]
-            return {"base_url": live_server.url, "headers": {"Authorization": f"Bearer {secret}"}}
-
-        def validate_response(self, response, case, additional_checks=None, **kwargs):
-            beyond = case.operation.label in BEYOND_SCHEMA
-            CALLS[f"stateful {case.operation.label}"] += 1
-            case.validate_response(
-                response,
-                additional_checks=additional_checks,
-                excluded_checks=[positive_data_acceptance] if beyond else [],
-                transport_kwargs=kwargs,
-            )
-
-    Sequences.run(
-        settings=settings_for_sequences(max_examples=max(EXAMPLES // 5, 5), stateful_step_count=6)
-    )
