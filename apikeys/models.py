@@ -319,7 +319,8 @@ class ApiKey(models.Model):
                 status=self.Status.DISABLED, disabled_by_key=by_key
             )
         self.refresh_from_db()
-        return self.status != self.Status.DISABLED or not enabled
+        refused = enabled and self.status == self.Status.DISABLED  # the owner disabled it
+        return not refused
 
 
 # --- The authentication query --------------------------------------------------------------

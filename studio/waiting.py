@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
@@ -24,8 +25,6 @@ DONE_TTL_S = 120
 @functools.cache
 def _redis():
     """One client (and connection pool) per process; each waiter borrows a connection."""
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.JOB_WAIT_S + 5)
 
 
@@ -45,8 +44,6 @@ def notify_done(job_id) -> None:
     """Called after the commit that ends a job. Without Redis the waiters time out and
     answer 202 (the client polls), so a lost notice is logged, not raised."""
     if settings.REDIS_URL:
-        import redis
-
         pipe = _redis().pipeline()
         pipe.rpush(_done_key(job_id), 1)
         pipe.expire(_done_key(job_id), DONE_TTL_S)
@@ -75,8 +72,6 @@ def wait_for(job: Job, timeout_s: float) -> Job:
 def _wait(job: Job, timeout_s: float) -> Job:
     deadline = time.monotonic() + timeout_s
     if settings.REDIS_URL:
-        import redis
-
         # A notice can be stale (a job retried after it ended once): wait again if not final.
         while not job.is_final and (left := deadline - time.monotonic()) > 0:
             connection.close()  # give the connection back for the wait
