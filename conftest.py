@@ -145,9 +145,20 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "celery", "--app", "nanostudio", "worker", "--loglevel", "WARNING",
-        "--without-gossip", "--without-mingle", "--concurrency", "1", *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "nanostudio",
+        "worker",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--concurrency",
+        "1",
+        *args,
+    ]
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 
@@ -200,8 +211,17 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) ->
 
 def start_redis(port: int) -> subprocess.Popen:
     """A Redis server of the test's own, to stop and start (never the shared one)."""
-    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-               "--appendonly", "no"]  # fmt: skip
+    command = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
     _wait_for_port(port, process)
     return process
@@ -210,18 +230,38 @@ def start_redis(port: int) -> subprocess.Popen:
 def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
     """gunicorn with the Procfile's server model (gthread), on this run's database."""
     command = [
-        sys.executable, "-m", "gunicorn", "nanostudio.wsgi:application", "--bind",
-        f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "1", "--threads", "8",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "nanostudio.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        "1",
+        "--threads",
+        "8",
         *args,
-    ]  # fmt: skip
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     _wait_for_port(port, process)
     return process
 
 
 def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "--app", "nanostudio", "beat", "--loglevel",
-               "WARNING", "--schedule", str(schedule)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "nanostudio",
+        "beat",
+        "--loglevel",
+        "WARNING",
+        "--schedule",
+        str(schedule),
+    ]
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 
@@ -241,10 +281,12 @@ def _chromium():
         browser = playwright.chromium.launch(
             executable_path=path,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
                 "--disable-component-update",
             ],
-        )  # fmt: skip
+        )
         yield browser
         browser.close()
 

@@ -83,8 +83,10 @@ def setup_database(url: str, *, fresh: bool) -> None:
     for command in (["migrate"], ["collectstatic"]):  # pages need the static manifest
         subprocess.run(
             [sys.executable, "manage.py", *command, "--noinput", "-v0"],
-            cwd=ROOT, env={**os.environ, **ENV, "DATABASE_URL": url}, check=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, **ENV, "DATABASE_URL": url},
+            check=True,
+        )
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -100,10 +102,16 @@ def bench_user(email: str = "bench@example.com", scopes: list[str] | None = None
 
     plan, _ = Plan.objects.update_or_create(
         slug="bench",
-        defaults={"name": "Bench", "monthly_credits": None, "rate_per_minute": 10_000_000,
-                  "burst": 10_000_000, "max_api_keys": 1000, "max_concurrent_jobs": 1000,
-                  "is_public": False},
-    )  # fmt: skip
+        defaults={
+            "name": "Bench",
+            "monthly_credits": None,
+            "rate_per_minute": 10_000_000,
+            "burst": 10_000_000,
+            "max_api_keys": 1000,
+            "max_concurrent_jobs": 1000,
+            "is_public": False,
+        },
+    )
     user, _ = User.objects.get_or_create(email=email)
     EmailAddress.objects.get_or_create(user=user, email=email, verified=True, primary=True)
     Subscription.objects.update_or_create(
@@ -123,10 +131,23 @@ def gunicorn(
     app: str = "nanostudio.wsgi:application",
 ) -> Iterator[str]:
     command = [
-        sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{PORT}",
-        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-        "--worker-connections", str(worker_connections), "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        "--bind",
+        f"127.0.0.1:{PORT}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--worker-connections",
+        str(worker_connections),
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True)
     base = f"http://127.0.0.1:{PORT}"
     import requests
@@ -189,12 +210,13 @@ def interleaved(
     per_load = [runs[i :: len(loads)] for i in range(len(loads))]
     return [
         {
-            name: sum(run[name] for run in load) if name == "non_2xx"
+            name: sum(run[name] for run in load)
+            if name == "non_2xx"
             else statistics.median(run[name] for run in load)
             for name in load[0]
         }
         for load in per_load
-    ]  # fmt: skip
+    ]
 
 
 def server_timings(url: str, headers: dict[str, str], count: int) -> dict[str, list[float]]:
@@ -506,10 +528,14 @@ USAGE_HEAVY_EVENTS = 1_000_000
 USAGE_DAYS = 90
 # (endpoint, share in percent), as an API like ours sees them.
 USAGE_ENDPOINTS = [
-    ("POST /api/generate", 30), ("GET /api/jobs/{job_id}", 30), ("POST /api/ocr", 12),
-    ("GET /api/user/profile", 10), ("GET /api/jobs", 10), ("GET /api/templates", 5),
+    ("POST /api/generate", 30),
+    ("GET /api/jobs/{job_id}", 30),
+    ("POST /api/ocr", 12),
+    ("GET /api/user/profile", 10),
+    ("GET /api/jobs", 10),
+    ("GET /api/templates", 5),
     ("GET /api/usage", 3),
-]  # fmt: skip
+]
 # Events in time order (ids grow with time, as in production), each user's spread evenly
 # over the 90 days. About 93% 2xx, 6.5% 4xx, 0.5% 5xx; POSTs that succeed cost a credit.
 _SEED_EVENTS_SQL = """
@@ -577,16 +603,27 @@ def _seed_usage() -> float | None:
         Subscription(user=user, plan=plan, billing_anchor_day=1) for user in users
     )
     CreditBalance.objects.bulk_create(
-        CreditBalance(user=user, allowance=400, period_start=now - timedelta(days=20),
-                      period_end=now + timedelta(days=10))
+        CreditBalance(
+            user=user,
+            allowance=400,
+            period_start=now - timedelta(days=20),
+            period_end=now + timedelta(days=10),
+        )
         for user in users
-    )  # fmt: skip
+    )
     keys = []
     for index, user in enumerate(users):
         for k in range(5 if index == 0 else 2):
             secret = generate_secret("nh_")
-            keys.append(ApiKey(user=user, name=f"key {k}", scopes=["usage:read"],
-                               digest=digest(secret), hint=hint_for(secret)))  # fmt: skip
+            keys.append(
+                ApiKey(
+                    user=user,
+                    name=f"key {k}",
+                    scopes=["usage:read"],
+                    digest=digest(secret),
+                    hint=hint_for(secret),
+                )
+            )
     ApiKey.objects.bulk_create(keys, batch_size=5000)
     endpoints = [name for name, share in USAGE_ENDPOINTS for _ in range(share)]
     start = now - timedelta(days=USAGE_DAYS)
@@ -601,16 +638,24 @@ def _seed_usage() -> float | None:
         cursor.execute("CREATE UNIQUE INDEX ON bench_keys (n)")
         cursor.execute("ANALYZE bench_keys")
         others = USAGE_EVENTS - USAGE_HEAVY_EVENTS
-        for count, user_expression in ((USAGE_HEAVY_EVENTS, "0"),
-                                       (others, f"1 + g %% {USAGE_USERS - 1}")):  # fmt: skip
+        for count, user_expression in (
+            (USAGE_HEAVY_EVENTS, "0"),
+            (others, f"1 + g %% {USAGE_USERS - 1}"),
+        ):
             # Batches of a million keep each statement's memory and WAL in bounds.
             for offset in range(0, count, 1_000_000):
                 batch = min(1_000_000, count - offset)
                 cursor.execute(
                     _SEED_EVENTS_SQL.format(user_expression=user_expression),
-                    {"start": start, "span_s": USAGE_DAYS * 86400, "count": count,
-                     "first": offset, "last": offset + batch - 1, "endpoints": endpoints},
-                )  # fmt: skip
+                    {
+                        "start": start,
+                        "span_s": USAGE_DAYS * 86400,
+                        "count": count,
+                        "first": offset,
+                        "last": offset + batch - 1,
+                        "endpoints": endpoints,
+                    },
+                )
                 print(f"  seeded {offset + batch:,} of {count:,} events", flush=True)
         cursor.execute(_SEED_ROLLUPS_SQL)
         cursor.execute(_SEED_KEY_ROLLUPS_SQL)
@@ -675,8 +720,9 @@ def section_usage() -> None:
         # The API with one of the user's own keys (minted now: the secret is needed).
         ApiKey.objects.filter(user=user, name="bench reader").delete()
         _, secret = ApiKey.objects.mint(user, name="bench reader", scopes=["usage:read"])
-        api_client = Client(headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"},
-                            secure=True)  # fmt: skip
+        api_client = Client(
+            headers={**PROXY_HEADERS, "Authorization": f"Bearer {secret}"}, secure=True
+        )
         for days in (30, 90):
             last = utc_today()
             first = last - timedelta(days=days - 1)

@@ -28,10 +28,14 @@ def test_keys_admin_lists_and_revokes_without_showing_secrets(admin_client, alic
 @pytest.mark.parametrize(
     "model",
     [
-        "accounts_user", "billing_plan", "billing_subscription", "apikeys_apikey",
-        "studio_template", "studio_job",
+        "accounts_user",
+        "billing_plan",
+        "billing_subscription",
+        "apikeys_apikey",
+        "studio_template",
+        "studio_job",
     ],
-)  # fmt: skip
+)
 def test_admin_changelists_render(admin_client, alice_key, model):
     assert admin_client.get(reverse(f"admin:{model}_changelist")).status_code == 200
 

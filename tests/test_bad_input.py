@@ -122,9 +122,11 @@ def test_a_misspelt_field_is_refused_not_ignored(api, alice, alice_key):
     """`expires_at` is not a field (`expires_in_days` is): it used to make a key that never
     expires."""
     response = api(
-        "post", "/api/keys", key=alice_key[1],
+        "post",
+        "/api/keys",
+        key=alice_key[1],
         json={"name": "ci", "preset": "read", "expires_at": "2026-12-01T00:00:00Z"},
-    )  # fmt: skip
+    )
     error = _invalid(response, "expires_at")
     assert "expires_at" in error["message"]
     assert ApiKey.objects.filter(user=alice).count() == 1
@@ -211,9 +213,13 @@ def test_checking_a_4_kb_24_megapixel_png_costs_under_50_ms_and_30_mb(tmp_path):
     sample = tmp_path / "warm.png"
     sample.write_bytes(sample_png())
     result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(sample)], cwd=ROOT, capture_output=True, text=True,
-        timeout=60, env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "nanostudio.settings"},
-    )  # fmt: skip
+        [sys.executable, "-c", _MEASURE, str(sample)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "nanostudio.settings"},
+    )
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["bytes"] < 8_000

@@ -23,17 +23,23 @@ def test_usage_page_shows_both_keys_and_filters_by_one(page, live_server, alice,
         for n in range(count):
             UsageEvent.objects.create(
                 created_at=timezone.now() - timedelta(days=days_ago, minutes=n),
-                user=alice, key=server if n % 3 else laptop, endpoint="GET /api/jobs",
-                method="GET", status=404 if n == 4 else 200, latency_ms=12.5,
-                request_id=f"req_seed{days_ago}{n}", credits=n % 2,
-            )  # fmt: skip
+                user=alice,
+                key=server if n % 3 else laptop,
+                endpoint="GET /api/jobs",
+                method="GET",
+                status=404 if n == 4 else 200,
+                latency_ms=12.5,
+                request_id=f"req_seed{days_ago}{n}",
+                credits=n % 2,
+            )
     metering.roll_up()
     for secret, calls in ((server_secret, 4), (laptop_secret, 2)):
         for _ in range(calls):
             response = requests.get(
                 f"{live_server.url}/api/user/profile",
-                headers={"Authorization": f"Bearer {secret}"}, timeout=10,
-            )  # fmt: skip
+                headers={"Authorization": f"Bearer {secret}"},
+                timeout=10,
+            )
             assert response.status_code == 200
     response = requests.post(
         f"{live_server.url}/api/generate",

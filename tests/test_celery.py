@@ -19,21 +19,33 @@ def test_embedded_mode_boots_on_sqlite_and_runs_a_task_on_a_real_worker(tmp_path
     env["VAR_DIR"] = str(tmp_path)
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert migrate.returncode == 0, migrate.stderr
     assert (tmp_path / "nanostudio.sqlite3").exists()
 
     worker = start_worker(env)
     try:
         call = subprocess.run(
-            [sys.executable, "-c", (
-                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'nanostudio.settings'); "
-                "django.setup(); from django.conf import settings; from nanostudio.celery import ping; "
-                "print(settings.CELERY_BROKER_URL, settings.DATABASES['default']['ENGINE'], ping.delay().get(timeout=60))"
-            )],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'nanostudio.settings'); "
+                    "django.setup(); from django.conf import settings; from nanostudio.celery import ping; "
+                    "print(settings.CELERY_BROKER_URL, settings.DATABASES['default']['ENGINE'], ping.delay().get(timeout=60))"
+                ),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         stop_worker(worker)
     assert call.returncode == 0, call.stderr

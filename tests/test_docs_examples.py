@@ -23,8 +23,12 @@ NODE = shutil.which("node")
 CURL = shutil.which("curl")
 RECEIPT_TEXT = "Nano Studio reads text from images"
 EXAMPLES = ["profile", "templates", "generate", "ocr", "jobs", "usage", "keys"]
-RUNNERS = {"request.py": [sys.executable], "request.sh": ["bash"], "request.mjs": ["node"],
-           "request.axios.mjs": ["node"]}  # fmt: skip
+RUNNERS = {
+    "request.py": [sys.executable],
+    "request.sh": ["bash"],
+    "request.mjs": ["node"],
+    "request.axios.mjs": ["node"],
+}
 
 
 def _axios_missing() -> str | None:
@@ -39,8 +43,14 @@ def _run(name: str, filename: str, base_url: str, secret: str, workdir: Path):
     path = workdir / f"{name}-{filename}"
     path.write_text(examples.source(name, filename, base_url))
     env = {**os.environ, "NANO_API_KEY": secret}
-    return subprocess.run([*RUNNERS[filename], str(path)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [*RUNNERS[filename], str(path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _first_json(output: str):
@@ -54,9 +64,11 @@ def _shape_errors(sample, actual, where: str = "") -> list[str]:
     if isinstance(sample, dict):
         if not isinstance(actual, dict):
             return [f"{where}: expected an object"]
-        problems = [f"{where}: keys {sorted(set(sample) ^ set(actual))} differ"] if set(
-            sample
-        ) != set(actual) else []  # fmt: skip
+        problems = (
+            [f"{where}: keys {sorted(set(sample) ^ set(actual))} differ"]
+            if set(sample) != set(actual)
+            else []
+        )
         for key in set(sample) & set(actual):
             problems += _shape_errors(sample[key], actual[key], f"{where}.{key}")
         return problems

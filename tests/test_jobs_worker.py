@@ -155,9 +155,12 @@ def test_a_job_over_its_time_limit_fails_with_timeout_and_is_refunded(
     settings.JOB_TIME_LIMIT_S = 1  # the job carries it; the worker's setting words the error
     with _upstream(_SlowImageModel, settings, JOB_TIME_LIMIT_S="1"):
         response = api(
-            "post", "/api/generate", key=alice_key[1], json={"prompt": "a slow cat"},
+            "post",
+            "/api/generate",
+            key=alice_key[1],
+            json={"prompt": "a slow cat"},
             headers={"Prefer": "respond-async"},
-        )  # fmt: skip
+        )
         job = _wait_until_final(response.json()["data"]["id"])
     assert (job.status, job.error_code) == ("failed", "TIMEOUT"), job.error_message
     assert job.error_message == "The job did not finish within 1 s."
@@ -227,14 +230,19 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     worker = start_worker(worker_env())
     try:
         failed = api(
-            "post", "/api/generate", key=alice_key[1], json=request,
+            "post",
+            "/api/generate",
+            key=alice_key[1],
+            json=request,
             headers={**order, "Prefer": "respond-async"},
-        ).json()["data"]  # fmt: skip
+        ).json()["data"]
         assert _wait_until_final(failed["id"]).error_code == "ENGINE_ERROR"
         done = api(
-            "post", "/api/generate", key=alice_key[1],
+            "post",
+            "/api/generate",
+            key=alice_key[1],
             json={**request, "template": fine.name},
-        ).json()["data"]  # fmt: skip
+        ).json()["data"]
         assert done["status"] == "succeeded"
     finally:
         stop_worker(worker)
@@ -246,9 +254,10 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     page = admin_client.get(changelist).content.decode()
     assert "Retry selected failed jobs (not charged again)" in page
     response = admin_client.post(
-        changelist, {"action": "retry", "_selected_action": [failed["id"], done["id"]]},
+        changelist,
+        {"action": "retry", "_selected_action": [failed["id"], done["id"]]},
         follow=True,
-    )  # fmt: skip
+    )
     assert "Re-queued 1 job(s)" in response.content.decode()  # only the failed one
     assert Job.objects.get(pk=failed["id"]).status == "queued"
     worker = start_worker(worker_env())  # boots while the client below already waits
@@ -263,9 +272,10 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     assert CreditBalance.objects.get(user=alice).total == 49
 
     response = admin_client.post(
-        changelist, {"action": "refund", "_selected_action": [done["id"], failed["id"]]},
+        changelist,
+        {"action": "refund", "_selected_action": [done["id"], failed["id"]]},
         follow=True,
-    )  # fmt: skip
+    )
     # The retried job's debit was refunded when it first failed: only `done` has one left.
     assert "Refunded 1 job(s)" in response.content.decode()
     assert CreditBalance.objects.get(user=alice).total == 50

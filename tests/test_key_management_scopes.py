@@ -111,9 +111,11 @@ def test_other_users_keys_are_not_found(api, alice_key, bob, mint):
     bobs, _ = mint(bob, name="bob", scopes=["keys:write"])
     before = _snapshot(bobs)
     for method, suffix, body in [
-        ("get", "", None), ("patch", "", {"enabled": False}), ("post", "/roll", {}),
+        ("get", "", None),
+        ("patch", "", {"enabled": False}),
+        ("post", "/roll", {}),
         ("delete", "", None),
-    ]:  # fmt: skip
+    ]:
         response = api(method, f"/api/keys/{bobs.pk}{suffix}", key=alice_secret, json=body)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "NOT_FOUND"

@@ -108,9 +108,11 @@ def test_at_the_database_connection_ceiling_every_call_is_served_or_503(mint):
         if n % 2:
             return requests.get(f"{base}/api/user/profile", headers=auth, timeout=30)
         return requests.post(
-            f"{base}/api/generate", json=body, headers={**auth, "Prefer": "respond-async"},
+            f"{base}/api/generate",
+            json=body,
+            headers={**auth, "Prefer": "respond-async"},
             timeout=30,
-        )  # fmt: skip
+        )
 
     try:
         with ThreadPoolExecutor(max_workers=30) as pool:
@@ -236,8 +238,10 @@ def test_the_worker_finishes_every_job_after_a_redis_outage(mint, tmp_path):
             for n in range(8):
                 response = requests.post(
                     f"http://127.0.0.1:{web_port}/api/generate",
-                    json={"prompt": f"cat number {n}"}, headers=auth, timeout=30,
-                )  # fmt: skip
+                    json={"prompt": f"cat number {n}"},
+                    headers=auth,
+                    timeout=30,
+                )
                 assert response.status_code == 202, response.content
                 job_ids.append(response.json()["data"]["id"])
             time.sleep(1.5)  # one job running, the others queued in Redis
@@ -275,9 +279,12 @@ def test_a_killed_workers_job_is_back_in_work_within_30_seconds(api, mint, tmp_p
         beat = start_beat(env, tmp_path / "beat-schedule")
         try:
             response = api(
-                "post", "/api/generate", key=secret, json={"prompt": "a cat"},
+                "post",
+                "/api/generate",
+                key=secret,
+                json={"prompt": "a cat"},
                 headers={"Prefer": "respond-async"},
-            )  # fmt: skip
+            )
             job_id = response.json()["data"]["id"]
             deadline = time.monotonic() + 30
             while Job.objects.get(pk=job_id).status != "running" and time.monotonic() < deadline:

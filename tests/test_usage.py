@@ -47,12 +47,24 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
     events = list(UsageEvent.objects.filter(user=alice).order_by("id"))
     assert [(e.status, e.error_code) for e in events] == seen
     assert [e.endpoint for e in events] == [
-        "GET /api/user/profile", "GET /api/user/profile", "GET /api/templates",
-        "GET /api/jobs/{job_id}", "POST /api/ocr", "POST /api/generate", "GET /api/jobs",
-    ]  # fmt: skip
+        "GET /api/user/profile",
+        "GET /api/user/profile",
+        "GET /api/templates",
+        "GET /api/jobs/{job_id}",
+        "POST /api/ocr",
+        "POST /api/generate",
+        "GET /api/jobs",
+    ]
     assert [e.key_id for e in events] == [key.pk] * 5 + [reader.pk] * 2
-    assert seen == [(200, ""), (200, ""), (200, ""), (404, "NOT_FOUND"),
-                    (400, "INVALID_IMAGE"), (403, "INSUFFICIENT_PERMISSIONS"), (200, "")]  # fmt: skip
+    assert seen == [
+        (200, ""),
+        (200, ""),
+        (200, ""),
+        (404, "NOT_FOUND"),
+        (400, "INVALID_IMAGE"),
+        (403, "INSUFFICIENT_PERMISSIONS"),
+        (200, ""),
+    ]
     assert all(e.request_id.startswith("req_") and e.ip == "127.0.0.1" for e in events)
     assert all(e.latency_ms > 0 and e.credits == 0 for e in events)
     assert UsageEvent.objects.count() == 7
@@ -67,8 +79,9 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
 
     rollups = UsageRollup.objects.filter(user=alice)
     assert sum(r.requests for r in rollups) == 7
-    per_key_class = {(r.key_id, r.status_class): r.requests
-                     for r in UsageKeyRollup.objects.filter(user=alice)}  # fmt: skip
+    per_key_class = {
+        (r.key_id, r.status_class): r.requests for r in UsageKeyRollup.objects.filter(user=alice)
+    }
     assert per_key_class == {(key.pk, 2): 3, (key.pk, 4): 2, (reader.pk, 2): 1, (reader.pk, 4): 1}
     by_class = {(r.key_id, r.endpoint, r.status_class): r.requests for r in rollups}
     assert by_class == {
@@ -100,9 +113,12 @@ def test_a_rolled_up_and_a_pending_event_are_both_counted_once(api, alice_key):
 def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
     _, secret = alice_key
     response = api(
-        "post", "/api/generate", key=secret,
-        json={"image": sample_b64(), "template": "Grayscale", "templateType": "filters"}, headers={"Prefer": "respond-async"},
-    )  # fmt: skip
+        "post",
+        "/api/generate",
+        key=secret,
+        json={"image": sample_b64(), "template": "Grayscale", "templateType": "filters"},
+        headers={"Prefer": "respond-async"},
+    )
     assert response.status_code == 202
     event = UsageEvent.objects.get()
     assert (event.status, event.credits, str(event.job_id)) == (
@@ -120,9 +136,12 @@ def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
 def test_a_refunded_job_costs_nothing_in_the_usage_numbers(api, alice_key, rolled_up_first):
     key, secret = alice_key
     response = api(
-        "post", "/api/generate", key=secret, headers={"Prefer": "respond-async"},
+        "post",
+        "/api/generate",
+        key=secret,
+        headers={"Prefer": "respond-async"},
         json={"image": sample_b64(), "template": "Grayscale", "templateType": "filters"},
-    )  # fmt: skip
+    )
     job_id = response.json()["data"]["id"]
     if rolled_up_first:
         metering.roll_up()
@@ -246,22 +265,28 @@ def test_api_usage_by_key_and_by_endpoint(api, alice, mint):
     assert data["granularity"] == "day" and data["group_by"] == "key"
     assert len(data["days"]) == 30
     assert data["days"][-1] == {
-        "date": str(today), "requests": 5, "errors": 1, "credits": 0,
+        "date": str(today),
+        "requests": 5,
+        "errors": 1,
+        "credits": 0,
         "status": {"2xx": 4, "4xx": 1, "5xx": 0},
-    }  # fmt: skip
+    }
     assert data["totals"] == {"requests": 5, "errors": 1, "credits": 0}
     assert [(g["key"]["name"], g["requests"], g["errors"]) for g in data["groups"]] == [
-        ("server", 3, 0), ("laptop", 2, 1),
-    ]  # fmt: skip
+        ("server", 3, 0),
+        ("laptop", 2, 1),
+    ]
     assert data["groups"][0]["key"] == {"id": key.pk, "name": "server", "hint": key.hint}
     assert [d["date"] for d in data["groups"][0]["days"]] == [str(today)]
 
     by_endpoint = api("get", "/api/usage?group_by=endpoint", key=secret).json()["data"]
     # The earlier /api/usage call is counted too, once it has answered.
     assert {g["endpoint"]: g["requests"] for g in by_endpoint["groups"]} == {
-        "GET /api/user/profile": 3, "GET /api/jobs/{job_id}": 1, "GET /api/templates": 1,
+        "GET /api/user/profile": 3,
+        "GET /api/jobs/{job_id}": 1,
+        "GET /api/templates": 1,
         "GET /api/usage": 1,
-    }  # fmt: skip
+    }
     assert all(g["key"] is None for g in by_endpoint["groups"])
 
 

@@ -25,16 +25,32 @@ def test_the_move_keeps_every_row_and_table(alice_key):
     executor = _migrate(BEFORE)
     old = executor.loader.project_state(BEFORE[0]).apps
     old_event = old.get_model("billing", "UsageEvent").objects.create(
-        created_at=timezone.now(), user_id=key.user_id, key_id=key.pk, endpoint="GET /api/user/profile",
-        method="GET", status=200, latency_ms=1.5, request_id="req_before_the_move", rolled_up=True,
-    )  # fmt: skip
+        created_at=timezone.now(),
+        user_id=key.user_id,
+        key_id=key.pk,
+        endpoint="GET /api/user/profile",
+        method="GET",
+        status=200,
+        latency_ms=1.5,
+        request_id="req_before_the_move",
+        rolled_up=True,
+    )
     old.get_model("billing", "UsageRollup").objects.create(
-        day=timezone.now().date(), user_id=key.user_id, key_id=key.pk,
-        endpoint="GET /api/user/profile", status_class=2, requests=7, credits=3,
-    )  # fmt: skip
+        day=timezone.now().date(),
+        user_id=key.user_id,
+        key_id=key.pk,
+        endpoint="GET /api/user/profile",
+        status_class=2,
+        requests=7,
+        credits=3,
+    )
     old.get_model("billing", "UsageKeyRollup").objects.create(
-        day=timezone.now().date(), user_id=key.user_id, key_id=key.pk, status_class=2, requests=7,
-    )  # fmt: skip
+        day=timezone.now().date(),
+        user_id=key.user_id,
+        key_id=key.pk,
+        status_class=2,
+        requests=7,
+    )
 
     _migrate(executor.loader.graph.leaf_nodes())
 

@@ -16,13 +16,18 @@ def test_the_usage_page_shows_counts_charts_keys_and_log(api, alice, alice_clien
     assert response.status_code == 200
     report = response.context["total"]
     assert (report.requests, report.errors, report.credits) == (5, 1, 0)
-    rows = {row["key"].name: (row["counts"].requests, row["counts"].errors)
-            for row in response.context["key_rows"]}  # fmt: skip
+    rows = {
+        row["key"].name: (row["counts"].requests, row["counts"].errors)
+        for row in response.context["key_rows"]
+    }
     assert rows == {"server": (3, 0), "laptop": (2, 1)}
     assert [e.endpoint for e in response.context["recent"]] == [
-        "GET /api/templates", "GET /api/jobs/{job_id}", "GET /api/user/profile",
-        "GET /api/user/profile", "GET /api/user/profile",
-    ]  # fmt: skip
+        "GET /api/templates",
+        "GET /api/jobs/{job_id}",
+        "GET /api/user/profile",
+        "GET /api/user/profile",
+        "GET /api/user/profile",
+    ]
     html = response.content.decode()
     assert html.count('class="chart-col"') == 60  # two charts of 30 days
     assert f"{utc_today():%a %b %-d}: 5 requests (4 2xx, 1 4xx, 0 5xx)" in html
