@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import start_worker, stop_process
 
 ROOT = Path(__file__).resolve().parent
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -143,36 +143,6 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--app",
-        "nanostudio",
-        "worker",
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--concurrency",
-        "1",
-        *args,
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    """Stop a process started here (worker, web, beat, Redis) and its children."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture
 def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
     """A worker process on this run's database and broker; yields once it answers a ping."""
@@ -183,86 +153,7 @@ def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
         assert ping.delay().get(timeout=60) == "pong"
         yield process
     finally:
-        stop_worker(process)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    """A Redis server of the test's own, to stop and start (never the shared one)."""
-    command = [
-        "redis-server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
-    _wait_for_port(port, process)
-    return process
-
-
-def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
-    """gunicorn with the Procfile's server model (gthread), on this run's database."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "nanostudio.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        "1",
-        "--threads",
-        "8",
-        *args,
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    _wait_for_port(port, process)
-    return process
-
-
-def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--app",
-        "nanostudio",
-        "beat",
-        "--loglevel",
-        "WARNING",
-        "--schedule",
-        str(schedule),
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        stop_process(process)
 
 
 # --- Browser -------------------------------------------------------------------------------
@@ -394,6 +285,7 @@ def text_png(sentence: str) -> bytes:
 
     from PIL import Image, ImageDraw, ImageFont
 
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     try:
         font = ImageFont.truetype("DejaVuSans.ttf", 36)
     except OSError:

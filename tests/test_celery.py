@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_worker, stop_worker
+from tests.processes import start_worker, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def test_embedded_mode_boots_on_sqlite_and_runs_a_task_on_a_real_worker(tmp_path
             timeout=120,
         )
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     assert call.returncode == 0, call.stderr
     assert call.stdout.strip().splitlines()[-1].split() == [
         "filesystem://",

@@ -8,10 +8,11 @@ import time
 import pytest
 
 from billing.models import CreditBalance, LedgerEntry
-from conftest import sample_b64, start_worker, stop_worker, submit_in_background, worker_env
+from conftest import sample_b64, submit_in_background, worker_env
 from studio import actions
 from studio.models import Job, Template
 from studio.tasks import fail
+from tests.processes import start_worker, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,7 +34,7 @@ def test_a_sync_submit_whose_job_fails_answers_502_and_is_already_refunded(api, 
         # Read at once, as a client checking its balance right after the answer would.
         balance = CreditBalance.objects.get(user=alice).total
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     assert response.status_code == 502, response.content
     body = response.json()
     assert body["success"] is False

@@ -16,9 +16,10 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from billing.models import CreditBalance
-from conftest import make_user, sample_b64, sample_png, start_worker, stop_worker, worker_env
+from conftest import make_user, sample_b64, sample_png, worker_env
 from studio.models import Job, Template
 from studio.tasks import sweep_jobs
+from tests.processes import start_worker, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,7 +109,7 @@ def _upstream(handler: type[BaseHTTPRequestHandler], settings, **worker_settings
     try:
         yield
     finally:
-        stop_worker(worker)
+        stop_process(worker)
         server.shutdown()
 
 
@@ -197,14 +198,14 @@ def test_a_worker_killed_mid_job_never_leaves_it_running(api, db, mint, transact
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     settings.JOB_STALE_RUNNING_S = 0  # the sweeper in this process: the job is stale now
     worker = start_worker(worker_env({"JOB_STALE_RUNNING_S": "0"}))
     try:
         sweep_jobs()
         job = _wait_until_final(job_id)
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     assert job.status in ("succeeded", "failed")
     assert job.attempts >= 2
     balance = CreditBalance.objects.get(user=user)
@@ -245,7 +246,7 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
         ).json()["data"]
         assert done["status"] == "succeeded"
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     assert CreditBalance.objects.get(user=alice).total == 49  # the failed one was refunded
 
     broken.parameters = fine.parameters
@@ -264,7 +265,7 @@ def test_an_admin_retries_a_failed_job_on_the_worker_and_refunds_another(
     try:
         again = api("post", "/api/generate", key=alice_key[1], json=request, headers=order)
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     assert again.status_code == 200, again.content
     retried = again.json()["data"]
     assert (retried["id"], retried["status"], retried["attempts"]) == (failed["id"], "succeeded", 1)
@@ -313,7 +314,7 @@ def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, se
         assert sweep_jobs() == {"requeued": 1}
         assert _wait_until_final(lost.pk).status == "succeeded"
     finally:
-        stop_worker(worker)
+        stop_process(worker)
     stuck = Job.objects.get(pk=stuck.pk)
     assert (stuck.status, stuck.error_code) == ("failed", "WORKER_LOST")
     assert CreditBalance.objects.get(user=alice).total == 49  # the stuck job's credit is back

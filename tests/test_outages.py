@@ -24,19 +24,16 @@ from django.db import connection
 from PIL import Image
 
 from billing.models import CreditBalance, LedgerEntry, Plan
-from conftest import (
+from conftest import make_user, sample_b64, submit_in_background, worker_env
+from studio.models import Job
+from tests.processes import (
     free_port,
-    make_user,
-    sample_b64,
     start_beat,
     start_redis,
     start_web,
     start_worker,
-    stop_worker,
-    submit_in_background,
-    worker_env,
+    stop_process,
 )
-from studio.models import Job
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 CEILING_ROLE = "nanostudio_ceiling"
@@ -118,7 +115,7 @@ def test_at_the_database_connection_ceiling_every_call_is_served_or_503(mint):
         with ThreadPoolExecutor(max_workers=30) as pool:
             answers = list(pool.map(call, range(60)))
     finally:
-        stop_worker(web)
+        stop_process(web)
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {200, 202, 503}, statuses
     refused = [answer for answer in answers if answer.status_code == 503]
@@ -149,10 +146,10 @@ def test_a_waiter_that_loses_redis_answers_202_with_its_job(api, alice, alice_ke
         while not Job.objects.filter(user=alice).exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)  # the waiter is blocked on Redis now
-        stop_worker(redis_server)
+        stop_process(redis_server)
         waiter.join(timeout=20)
     finally:
-        stop_worker(redis_server)
+        stop_process(redis_server)
         waiting._redis.cache_clear()
     assert time.monotonic() - started < 10  # not the 30 s wait
     response = answers[0]
@@ -192,7 +189,7 @@ def test_an_oversized_header_gets_the_json_envelope(alice_key):
             timeout=30,
         )
     finally:
-        stop_worker(web)
+        stop_process(web)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
@@ -245,7 +242,7 @@ def test_the_worker_finishes_every_job_after_a_redis_outage(mint, tmp_path):
                 assert response.status_code == 202, response.content
                 job_ids.append(response.json()["data"]["id"])
             time.sleep(1.5)  # one job running, the others queued in Redis
-            stop_worker(redis_server)
+            stop_process(redis_server)
             unfinished = Job.objects.filter(pk__in=job_ids).exclude(status="succeeded").count()
             time.sleep(OUTAGE_S)
             redis_server = start_redis(port)
@@ -257,7 +254,7 @@ def test_the_worker_finishes_every_job_after_a_redis_outage(mint, tmp_path):
             assert worker.poll() is None, "the worker died"
         finally:
             for process in (*processes, redis_server):
-                stop_worker(process)
+                stop_process(process)
     assert unfinished >= 5, "the jobs finished before the outage: the test proves nothing"
     jobs = Job.objects.filter(pk__in=job_ids)
     assert sorted(set(jobs.values_list("status", flat=True))) == ["succeeded"]
@@ -303,7 +300,7 @@ def test_a_killed_workers_job_is_back_in_work_within_30_seconds(api, mint, tmp_p
             while not (job := Job.objects.get(pk=job_id)).is_final and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
-            stop_worker(worker)
-            stop_worker(beat)
+            stop_process(worker)
+            stop_process(beat)
     assert back_in_work_s <= 30
     assert (job.status, job.attempts) == ("succeeded", 2)

@@ -8,8 +8,8 @@ from django.db.models import Sum
 
 from apikeys import ratelimit
 from billing.models import LedgerEntry, Plan
-from conftest import free_port, start_redis, stop_worker
 from studio.models import Job
+from tests.processes import free_port, start_redis, stop_process
 
 START = 1_900_000_000.0  # a fixed instant; the clock only moves when the test moves it
 
@@ -95,7 +95,7 @@ def test_redis_down_is_a_503_then_recovers_by_itself(api, alice_key):
     try:
         ratelimit._limiter = ratelimit.RedisLimiter(f"redis://127.0.0.1:{port}/0")
         assert api("get", "/api/user/profile", key=secret).status_code == 200
-        stop_worker(server)
+        stop_process(server)
         response = api("get", "/api/user/profile", key=secret)
         assert response.status_code == 503
         assert response["Retry-After"] == "5"
@@ -103,4 +103,4 @@ def test_redis_down_is_a_503_then_recovers_by_itself(api, alice_key):
         server = start_redis(port)
         assert api("get", "/api/user/profile", key=secret).status_code == 200
     finally:
-        stop_worker(server)
+        stop_process(server)

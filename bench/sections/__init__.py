@@ -1,0 +1,1 @@
+"""One module per `make bench` section; each has a `run()` whose docstring is its title."""

@@ -1,0 +1,85 @@
+"""`make bench ARGS=auth`."""
+
+from __future__ import annotations
+
+import statistics
+from contextlib import suppress
+from typing import cast
+
+from bench.harness import (
+    bench_user,
+    gunicorn,
+    interleaved,
+    median_ms,
+    record,
+    server_timings,
+    timed,
+)
+
+
+def run() -> None:
+    """Authentication inside the server, and /api/user/profile against a bare view."""
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from apikeys.auth import ApiKeyAuth
+    from apikeys.models import ApiKey
+    from nanostudio.http import ApiCall, ApiRequest
+
+    def api_get(headers: dict[str, str]) -> ApiRequest:
+        """A request as ApiMiddleware hands it on: with its call object."""
+        request = cast(ApiRequest, factory.get("/api/user/profile", headers=headers))
+        request.api = ApiCall()
+        return request
+
+    _, secret = bench_user()
+    auth = ApiKeyAuth()
+    factory = RequestFactory()
+    request = api_get({"Authorization": f"Bearer {secret}"})
+    auth(request)  # warm up: connection, last-used write, prepared statement
+    with CaptureQueriesContext(connection) as queries:
+        auth(request)
+    samples = timed(lambda: ApiKey.objects.authenticate(secret), 5000)
+    record("auth: queries per request", len(queries))
+    record("auth: median authenticate() (5000 requests)", median_ms(samples), "ms")
+    record("auth: p95 authenticate()", statistics.quantiles(samples, n=20)[-1] / 1e6, "ms")
+    samples = timed(lambda: auth(request), 5000)
+    record("auth: median whole auth step incl. rate limit (5000)", median_ms(samples), "ms")
+    bad = api_get({"Authorization": "Bearer nh_" + "x" * 38})
+    record(
+        "auth: median, malformed key (no query)",
+        median_ms(timed(lambda: _refused(auth, bad), 5000)),
+        "ms",
+    )
+
+    # The app plus two floors (bench/floor.py): the bare view with only the key query and the
+    # rate-limit step that every API call needs, and with the usage insert too.
+    key_header = {"Authorization": f"Bearer {secret}"}
+    with gunicorn(app="bench.floor:application") as base:
+        timings = server_timings(f"{base}/api/user/profile", key_header, 3000)
+        paths = ["/healthz", "/floor/unrecorded", "/floor", "/api/user/profile"]
+        bare, unrecorded, floor, profile = interleaved(
+            [(f"{base}{path}", key_header, None) for path in paths]
+        )
+    record(
+        "http: auth median from Server-Timing (3000 requests)",
+        statistics.median(timings["auth"]),
+        "ms",
+    )
+    record("http: bare JSON view req/s (gunicorn 2x8 gthread, median of 3)", bare["rps"])
+    record("http: floor req/s, bare + key query + rate-limit step", unrecorded["rps"])
+    record("http: floor req/s, the same + usage insert", floor["rps"])
+    record("http: /api/user/profile req/s", profile["rps"])
+    record("http: profile / bare throughput", profile["rps"] / bare["rps"])
+    record("http: floor / bare, without the usage insert", unrecorded["rps"] / bare["rps"])
+    record("http: floor / bare, with it", floor["rps"] / bare["rps"])
+    record("http: profile / floor throughput", profile["rps"] / floor["rps"])
+    record("http: bare median latency", bare["p50_ms"], "ms")
+    record("http: profile median latency", profile["p50_ms"], "ms")
+    record("http: non-2xx responses", sum(run["non_2xx"] for run in (unrecorded, floor, profile)))
+
+
+def _refused(auth, request) -> None:
+    with suppress(Exception):  # the refusal is what is being timed
+        auth(request)

@@ -1,0 +1,118 @@
+"""Processes the tests and the bench start and stop: a Celery worker and beat, gunicorn, a Redis
+of their own. Each runs in its own session, so that stopping it stops its children too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "nanostudio",
+        "worker",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--concurrency",
+        "1",
+        *args,
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a process started here (worker, web, beat, Redis) and its children."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A Redis server of the test's own, to stop and start (never the shared one)."""
+    command = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+    wait_for_port(port, process)
+    return process
+
+
+def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
+    """gunicorn with the Procfile's server model (gthread), on this run's database."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "nanostudio.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        "1",
+        "--threads",
+        "8",
+        *args,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    wait_for_port(port, process)
+    return process
+
+
+def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "nanostudio",
+        "beat",
+        "--loglevel",
+        "WARNING",
+        "--schedule",
+        str(schedule),
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
