@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test fuzz lint format bench migrate superuser clean
+.PHONY: help install run test fuzz lint typecheck format bench migrate superuser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,14 +37,21 @@ fuzz: install ## Schemathesis against the API, 1,000 examples per operation (mak
 	NANO_FUZZ_EXAMPLES=1000 $(BIN)/python tests/run.py tests/test_schemathesis.py $(ARGS)
 	@cat var/fuzz-calls.json
 
-lint: install ## Ruff (lint and format check) and the import contract (apps import one way)
+lint: install ## Ruff, django-upgrade, djade (templates) and the import contract (apps import one way)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	git ls-files -z '*.py' | xargs -0 $(BIN)/django-upgrade --target-version 5.2
+	git ls-files -z 'templates/*.html' | xargs -0 $(BIN)/djade --target-version 5.2 --check
 	$(BIN)/lint-imports
 
-format: install ## Ruff: fix what can be fixed and format
+typecheck: install ## mypy with django-stubs: strict for the product, relaxed for tests and bench
+	DEBUG=1 $(BIN)/mypy .
+
+format: install ## Fix what can be fixed: ruff, django-upgrade, djade
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	git ls-files -z '*.py' | xargs -0 $(BIN)/django-upgrade --target-version 5.2 || true
+	git ls-files -z 'templates/*.html' | xargs -0 $(BIN)/djade --target-version 5.2
 
 bench: install ## Benchmarks under bench/ on PostgreSQL + Redis (make bench ARGS=auth for one)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
