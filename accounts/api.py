@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Router, Schema
 
@@ -51,7 +52,7 @@ class ProfileOut(Schema):
 
 
 @router.get("/profile", response={200: envelope(ProfileOut), **errors()})
-def profile(request: ApiRequest):
+def profile(request: ApiRequest) -> dict[str, Any]:
     """Who you are: your user, plan, credits left and when they reset, and this key."""
     user, key = request.user, request.auth
     return ok(

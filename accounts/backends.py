@@ -9,8 +9,8 @@ from django.contrib.auth import backends as django_backends
 from accounts.models import User
 
 
-class _UserWithBilling:
-    def get_user(self, user_id):
+class _UserWithBilling(django_backends.ModelBackend):
+    def get_user(self, user_id: int) -> User | None:
         user = (
             User._default_manager.select_related("subscription__plan", "credit_balance")
             .filter(pk=user_id)
@@ -19,7 +19,7 @@ class _UserWithBilling:
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
-class ModelBackend(_UserWithBilling, django_backends.ModelBackend):
+class ModelBackend(_UserWithBilling):
     """Django's email + password backend (the admin login)."""
 
 

@@ -6,18 +6,20 @@ import email
 import email.policy
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 
 MAILBOX_KEEP = 50
 
 
 class DevMailboxBackend(ConsoleBackend):
-    def send_messages(self, email_messages) -> int:
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         sent = super().send_messages(email_messages)
         folder = Path(settings.DEV_MAILBOX_DIR)
         folder.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -20,6 +20,8 @@ from nanostudio.schemas import Body, envelope, errors, ok
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
 NAME_RULE = "Unique among your live keys (400 VALIDATION_ERROR if taken); trimmed."
 
+# Literals built from the Scope enum and the grace table, so the schema lists their values.
+# mypy needs a Literal spelled out and cannot follow one built at import time.
 ScopeName = Literal[tuple(scope.value for scope in Scope)]  # type: ignore[valid-type]
 Grace = Literal[tuple(ROLL_GRACE_PERIODS)]  # type: ignore[valid-type]
 
@@ -54,9 +56,10 @@ class KeyCreateIn(Body):
     )
 
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE)
-    # Not nullable: leave the field out instead (the two are exclusive).
-    preset: Literal["full", "generate", "read"] = Field(default=None)  # type: ignore[assignment]
-    scopes: list[ScopeName] = Field(default=None, min_length=1)  # type: ignore[valid-type,assignment]
+    # Not nullable: leave the field out instead (the two are exclusive). The None default
+    # marks "left out" without making null a valid value in the schema.
+    preset: Literal["full", "generate", "read"] = Field(default=None)  # type: ignore[arg-type]
+    scopes: list[ScopeName] = Field(default=None, min_length=1)  # type: ignore[valid-type,arg-type]
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     prefix: Literal["nh_", "sk-"] = "nh_"
 
@@ -73,7 +76,7 @@ class KeyCreateIn(Body):
 
 
 class KeyRollIn(Body):
-    grace: Grace = "24h"  # type: ignore[valid-type]
+    grace: Grace = "24h"  # type: ignore[valid-type]  # see ScopeName
 
 
 class KeyUpdateIn(Body):
@@ -101,7 +104,7 @@ def _name_taken(taken: KeyNameTaken) -> ApiError:
 
 
 @router.get("", response={200: envelope(KeyListOut), **errors()})
-def list_keys(request: ApiRequest, include_revoked: bool = False):
+def list_keys(request: ApiRequest, include_revoked: bool = False) -> dict[str, Any]:
     """Your keys that this key may manage (scopes a subset of its own), newest first.
     Secrets are never shown again."""
     keys = ApiKey.objects.filter(user=request.user)
@@ -111,7 +114,7 @@ def list_keys(request: ApiRequest, include_revoked: bool = False):
 
 
 @router.post("", response={201: envelope(KeyWithSecretOut), **errors(413)})
-def create_key(request: ApiRequest, payload: KeyCreateIn):
+def create_key(request: ApiRequest, payload: KeyCreateIn) -> Status[dict[str, Any]]:
     """Create a key. A key can only grant scopes it holds itself."""
     scopes = list(PRESETS[payload.preset][1]) if payload.preset else list(payload.scopes or [])
     missing = sorted(set(scopes) - set(request.auth.scopes))
@@ -146,12 +149,12 @@ def create_key(request: ApiRequest, payload: KeyCreateIn):
 
 
 @router.get("/{int:key_id}", response={200: envelope(KeyOut), **errors(404)})
-def get_key(request: ApiRequest, key_id: int):
+def get_key(request: ApiRequest, key_id: int) -> dict[str, Any]:
     return ok(_get_key_for_user(request, key_id))
 
 
 @router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(404, 413)})
-def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
+def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[str, Any]:
     """Rename, or disable (`enabled: false`, reversible) and re-enable a key. A key disabled
     on the API Keys page can only be re-enabled there, by its owner."""
     key = _get_key_for_user(request, key_id)
@@ -173,7 +176,7 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn):
 
 
 @router.post("/{int:key_id}/roll", response={200: envelope(KeyWithSecretOut), **errors(404, 413)})
-def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
+def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn) -> dict[str, Any]:
     """New secret, same name and scopes; the old secret works for `grace` (now, 1h, 24h, 7d)."""
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
@@ -183,7 +186,7 @@ def roll_key(request: ApiRequest, key_id: int, payload: KeyRollIn):
 
 
 @router.delete("/{int:key_id}", response={200: envelope(KeyOut), **errors(404)})
-def revoke_key(request: ApiRequest, key_id: int):
+def revoke_key(request: ApiRequest, key_id: int) -> dict[str, Any]:
     """Revoke a key for good: the next request with it gets 401."""
     key = _get_key_for_user(request, key_id)
     key.revoke()

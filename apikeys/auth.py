@@ -6,6 +6,7 @@ import base64
 import binascii
 import math
 import time
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -29,7 +30,9 @@ MESSAGES = {
 }
 
 
-def _unauthorized(code: str, message: str | None = None, details: dict | None = None) -> ApiError:
+def _unauthorized(
+    code: str, message: str | None = None, details: dict[str, Any] | None = None
+) -> ApiError:
     return ApiError(code, message or MESSAGES[code], details, headers=CHALLENGE)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
@@ -9,7 +12,7 @@ PEPPER_MIN_LENGTH = 32
 
 
 @register(Tags.security, deploy=True)
-def check_api_key_pepper(app_configs, **kwargs) -> list[Error]:
+def check_api_key_pepper(app_configs: Sequence[AppConfig] | None, **kwargs: object) -> list[Error]:
     """`manage.py check --deploy` fails on a weak pepper: with DEBUG off the digests in the
     database are only as hard to reverse as the pepper is to guess."""
     if settings.DEBUG:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -43,7 +44,9 @@ class ApiKeyCreateForm(forms.Form):
     expiry_date = forms.DateField(
         required=False, label="Expiry date", widget=forms.DateInput(attrs={"type": "date"})
     )
-    prefix = forms.ChoiceField(
+    # The metaclass moves form fields into base_fields, so Form.prefix (a str) is not replaced;
+    # the stubs see a class attribute of another type.
+    prefix = forms.ChoiceField(  # type: ignore[assignment]
         choices=[
             ("nh_", "nh_ (default)"),
             ("sk-", "sk- (for tools that expect OpenAI-style keys)"),
@@ -54,10 +57,11 @@ class ApiKeyCreateForm(forms.Form):
     )
 
     def clean_name(self) -> str:
-        return self.cleaned_data["name"].strip()
+        return str(self.cleaned_data["name"]).strip()
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         preset = data.get("preset")
         if preset == "custom":
             if not data.get("scopes"):
@@ -93,4 +97,4 @@ class ApiKeyRenameForm(forms.Form):
     name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
     def clean_name(self) -> str:
-        return self.cleaned_data["name"].strip()
+        return str(self.cleaned_data["name"]).strip()

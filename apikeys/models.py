@@ -13,13 +13,18 @@ import re
 import secrets
 import string
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 PREFIXES = ("nh_", "sk-")
@@ -73,7 +78,7 @@ def generate_secret(prefix: str = "nh_") -> str:
 def is_well_formed(raw: str) -> bool:
     """Format and checksum, in memory: a malformed key never reaches the database."""
     match = KEY_RE.match(raw)
-    return bool(match) and hmac.compare_digest(checksum(match.group(2)), match.group(3))
+    return match is not None and hmac.compare_digest(checksum(match.group(2)), match.group(3))
 
 
 def digest(raw: str) -> str:
@@ -116,8 +121,10 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         )
 
 
+# A base class made by a call is beyond mypy; the django-stubs plugin still types the
+# queryset's methods on the manager.
 class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: ignore[misc]
-    def limit_for(self, user) -> int:
+    def limit_for(self, user: User) -> int:
         """How many live keys the user's plan allows."""
         from billing.models import Plan, plan_of
 
@@ -125,13 +132,13 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
 
     def mint(
         self,
-        user,
+        user: User,
         *,
         name: str,
         scopes: list[str],
         expires_at: datetime | None = None,
         prefix: str = "nh_",
-        created_by=None,
+        created_by: User | None = None,
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it with its secret, which is never available again."""
         secret = generate_secret(prefix)
@@ -356,10 +363,12 @@ _AUTH_FIELDS = {
     ],
     "CreditBalance": ["id", "user_id", "allowance", "topup", "period_end"],
 }
-_auth_plan: tuple[str, list] | None = None
+# (model, its columns in order, (index, column, converter) for the values that need one)
+_Reader = tuple[type[models.Model], list[str], list[tuple[int, Any, Callable[..., Any]]]]
+_auth_plan: tuple[str, list[_Reader]] | None = None
 
 
-def _auth_statement() -> tuple[str, list]:
+def _auth_statement() -> tuple[str, list[_Reader]]:
     global _auth_plan
     if _auth_plan is None:
         from django.db import connection
@@ -381,7 +390,8 @@ def _auth_statement() -> tuple[str, list]:
             "Plan": "p",
             "CreditBalance": "b",
         }
-        columns, readers = [], []
+        columns: list[str] = []
+        readers: list[_Reader] = []
         for name, attnames in _AUTH_FIELDS.items():
             model = models_by_name[name]
             # Model.from_db wants a subset of columns in the model's own field order.
@@ -390,7 +400,7 @@ def _auth_statement() -> tuple[str, list]:
             columns += [f'{aliases[name]}."{field.column}"' for field in fields]
             # Field and backend converters (JSON, and SQLite's datetimes-as-strings), found
             # once here rather than on every request.
-            converters = []
+            converters: list[tuple[int, Any, Callable[..., Any]]] = []
             for index, field in enumerate(fields):
                 column = field.get_col(model._meta.db_table)
                 for converter in connection.ops.get_db_converters(
@@ -422,7 +432,9 @@ def _auth_lookup(presented: str) -> ApiKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    instances, offset = [], 0
+    # Any: five different models, read in _AUTH_FIELDS order.
+    instances: list[Any] = []
+    offset = 0
     for model, attnames, converters in readers:
         values = list(row[offset : offset + len(attnames)])
         offset += len(attnames)
@@ -430,6 +442,7 @@ def _auth_lookup(presented: str) -> ApiKey | None:
             values[index] = converter(values[index], column, connection)
         instances.append(None if values[0] is None else model.from_db("default", attnames, values))
     key, user, subscription, plan, balance = instances
+    assert isinstance(key, ApiKey)
     key._state.fields_cache["user"] = user
     if subscription is not None:
         subscription._state.fields_cache["plan"] = plan

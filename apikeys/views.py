@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -23,7 +25,9 @@ def _get_key_for_user(request: AuthedRequest, key_id: int) -> ApiKey:
     return get_object_or_404(ApiKey, pk=key_id, user=request.user)
 
 
-def _dialog(request: AuthedRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
+def _dialog(
+    request: AuthedRequest, partial: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     """A dialog's content: the partial alone for htmx, else a page around it."""
     context = {"partial": f"{PAGE}#{partial}", **context}
     template = f"{PAGE}#{partial}" if request.htmx else "apikeys/dialog_page.html"
@@ -39,7 +43,7 @@ def _done(request: AuthedRequest, message: str) -> HttpResponse:
     return redirect("apikeys:list")
 
 
-def _list_context(request: AuthedRequest) -> dict:
+def _list_context(request: AuthedRequest) -> dict[str, Any]:
     keys = list(ApiKey.objects.filter(user=request.user))
     live = sum(1 for key in keys if key.status != "revoked" and not key.is_expired)
     return {"keys": keys, "live_count": live, "key_limit": ApiKey.objects.limit_for(request.user)}

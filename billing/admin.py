@@ -1,30 +1,37 @@
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Sum
+from django.db.models import Model, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.response import TemplateResponse
 
-from accounts.admin import UserAdmin
+from accounts.admin import UserAdmin, admin_user
+from accounts.models import User
 from billing import ledger
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, UpgradeRequest
 
+M = TypeVar("M", bound=Model)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(admin.ModelAdmin[M]):
     """Records that only our code writes: the admin may look, never add, edit or delete."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(admin.ModelAdmin[Plan]):
     list_display = [
         "name",
         "slug",
@@ -42,7 +49,7 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(admin.ModelAdmin[Subscription]):
     list_display = ["user", "plan", "billing_anchor_day", "started_at", "updated_at"]
     list_filter = ["plan"]
     search_fields = ["user__email"]
@@ -58,13 +65,19 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "updated_at",
     ]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # users get a subscription when they verify their email
 
-    def save_model(self, request, obj: Subscription, form, change) -> None:
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Subscription,
+        form: forms.ModelForm[Subscription],
+        change: bool,
+    ) -> None:
         if change and "plan" in form.changed_data:
             # Through the ledger, so the allowance changes with the plan (see change_plan).
-            ledger.change_plan(obj.user, obj.plan, actor=request.user)
+            ledger.change_plan(obj.user, obj.plan, actor=admin_user(request))
             Subscription.objects.filter(pk=obj.pk).update(
                 provider=obj.provider, provider_ref=obj.provider_ref
             )
@@ -77,16 +90,19 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin[LedgerEntry]):
     list_display = ["created_at", "user", "kind", "amount", "units", "reason", "job", "actor"]
     list_filter = ["kind"]
     search_fields = ["user__email", "reason"]
     list_select_related = ["user", "actor", "job"]
     date_hierarchy = "created_at"
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
-        if hasattr(response, "context_data") and "cl" in response.context_data:
+        if isinstance(response, TemplateResponse) and "cl" in (response.context_data or {}):
+            assert response.context_data is not None
             queryset = response.context_data["cl"].queryset
             totals = queryset.values("kind").annotate(total=Sum("amount")).order_by("kind")
             response.context_data["ledger_totals"] = list(totals)
@@ -97,20 +113,20 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditBalance)
-class CreditBalanceAdmin(admin.ModelAdmin):
+class CreditBalanceAdmin(admin.ModelAdmin[CreditBalance]):
     list_display = ["user", "allowance", "topup", "period_start", "period_end"]
     search_fields = ["user__email"]
     readonly_fields = ["user", "allowance", "topup", "period_start", "period_end"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
 
 
 @admin.register(TopUp)
-class TopUpAdmin(admin.ModelAdmin):
+class TopUpAdmin(admin.ModelAdmin[TopUp]):
     list_display = [
         "user",
         "amount",
@@ -131,12 +147,12 @@ class TopUpAdmin(admin.ModelAdmin):
         "created_at",
     ]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # use the "Grant credits" action on users, which writes the ledger
 
 
 @admin.register(UpgradeRequest)
-class UpgradeRequestAdmin(admin.ModelAdmin):
+class UpgradeRequestAdmin(admin.ModelAdmin[UpgradeRequest]):
     list_display = ["created_at", "user", "plan", "status", "message"]
     list_filter = ["status", "plan"]
     list_editable = ["status"]
@@ -152,7 +168,9 @@ class GrantCreditsForm(forms.Form):
 
 
 @admin.action(description="Grant credits to selected users")
-def grant_credits(modeladmin, request, queryset):
+def grant_credits(
+    modeladmin: admin.ModelAdmin[User], request: HttpRequest, queryset: QuerySet[User]
+) -> HttpResponse | None:
     form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
         for user in queryset:
@@ -160,7 +178,7 @@ def grant_credits(modeladmin, request, queryset):
                 user,
                 form.cleaned_data["amount"],
                 form.cleaned_data["reason"],
-                actor=request.user,
+                actor=admin_user(request),
                 expires_at=form.cleaned_data["expires_at"],
             )
         modeladmin.message_user(
@@ -181,4 +199,4 @@ def grant_credits(modeladmin, request, queryset):
     )
 
 
-UserAdmin.actions = [*UserAdmin.actions, grant_credits]
+UserAdmin.actions.append(grant_credits)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
@@ -11,8 +12,11 @@ from django.db.models.functions import TruncDate
 from billing.models import CreditBalance, LedgerEntry, plan_of
 from billing.periods import day_start, utc_today
 
+if TYPE_CHECKING:
+    from accounts.models import User
 
-def credit_summary(user) -> dict:
+
+def credit_summary(user: User) -> dict[str, Any]:
     plan = plan_of(user)
     try:
         balance = user.credit_balance  # already loaded with an API key (one auth query)
@@ -32,12 +36,12 @@ def credit_summary(user) -> dict:
 FORECAST_WINDOW_DAYS = 7
 
 
-def burn_down(user, days: list[date]) -> tuple[list[int | None], dict | None]:
+def burn_down(user: User, days: list[date]) -> tuple[list[int | None], dict[str, Any] | None]:
     """Credits left (allowance + top-ups) at the end of each of `days` that falls in the current
     billing period up to today (None for the others), and a forecast of when they run out at
     the spend of the last FORECAST_WINDOW_DAYS days. One ledger query: each day's figure is
     today's balance minus every movement after that day."""
-    nothing = [None] * len(days)
+    nothing: list[int | None] = [None] * len(days)
     plan = plan_of(user)
     balance = getattr(user, "credit_balance", None) if plan and not plan.is_unlimited else None
     if balance is None or balance.period_start is None or not days:
@@ -58,7 +62,7 @@ def burn_down(user, days: list[date]) -> tuple[list[int | None], dict | None]:
             spent -= total
     period_first = balance.period_start.astimezone(UTC).date()
     after = sum(total for day, total in moved.items() if day > days[-1])
-    left = []
+    left: list[int | None] = []
     for day in reversed(days):
         if day > current or day < period_first:
             left.append(None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
@@ -16,6 +17,10 @@ from django.utils import timezone
 
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from studio.models import Job
 
 
 class InsufficientCredits(Exception):
@@ -53,18 +58,18 @@ def _spend(user_id: int, cost: int) -> int | None:
     return None if row is None else row[0]
 
 
-def balance_of(user) -> CreditBalance:
+def balance_of(user: User) -> CreditBalance:
     balance, _ = CreditBalance.objects.get_or_create(user=user)
     return balance
 
 
-def open_account(user) -> None:
+def open_account(user: User) -> None:
     """A new subscriber's balance and first allowance (their period starts today)."""
     CreditBalance.objects.get_or_create(user=user)
     grant_monthly(user)
 
 
-def grant_monthly(user, now: datetime | None = None) -> LedgerEntry | None:
+def grant_monthly(user: User, now: datetime | None = None) -> LedgerEntry | None:
     """Grant the current period's allowance; None if it was already granted.
 
     Idempotent across processes: the unique (user, period_start) constraint on grants admits
@@ -90,7 +95,13 @@ def grant_monthly(user, now: datetime | None = None) -> LedgerEntry | None:
     return entry
 
 
-def _replace_allowance(user, amount: int, expire_reason: str, start=None, end=None) -> None:
+def _replace_allowance(
+    user: User,
+    amount: int,
+    expire_reason: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
     """Expire what is left of the allowance and set a new one (inside a transaction)."""
     balance, _ = CreditBalance.objects.get_or_create(user=user)
     balance = CreditBalance.objects.select_for_update().get(pk=balance.pk)
@@ -98,13 +109,13 @@ def _replace_allowance(user, amount: int, expire_reason: str, start=None, end=No
         LedgerEntry.objects.create(
             user=user, kind=LedgerEntry.Kind.EXPIRE, amount=-balance.allowance, reason=expire_reason
         )
-    fields = {"allowance": amount}
+    fields: dict[str, object] = {"allowance": amount}
     if start is not None:
         fields.update(period_start=start, period_end=end)
     CreditBalance.objects.filter(pk=balance.pk).update(**fields)
 
 
-def reserve(user, cost: int, job) -> Charge:
+def reserve(user: User, cost: int, job: Job) -> Charge:
     """Charge a job when it is accepted. Raises InsufficientCredits; at most once per job."""
     plan = plan_of(user)
     with transaction.atomic():
@@ -136,7 +147,7 @@ def reserve(user, cost: int, job) -> Charge:
     return Charge(amount=cost, remaining=remaining)
 
 
-def refund(job, reason: str) -> bool:
+def refund(job: Job, reason: str) -> bool:
     """Give a job's credits back (to the current allowance). True if this call refunded."""
     with transaction.atomic():
         debit = LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.DEBIT).first()
@@ -161,7 +172,13 @@ def refund(job, reason: str) -> bool:
     return True
 
 
-def grant_topup(user, amount: int, reason: str, actor=None, expires_at=None) -> TopUp:
+def grant_topup(
+    user: User,
+    amount: int,
+    reason: str,
+    actor: User | None = None,
+    expires_at: datetime | None = None,
+) -> TopUp:
     """Admin credits on top of the allowance; spent after it, optionally expiring."""
     if amount <= 0:
         raise ValueError("A top-up must be positive")
@@ -218,7 +235,7 @@ def expire_topups(now: datetime | None = None) -> int:
     return done
 
 
-def adjust(user, amount: int, reason: str, actor=None) -> None:
+def adjust(user: User, amount: int, reason: str, actor: User | None = None) -> None:
     """An admin correction: positive adds to top-ups, negative spends like a debit."""
     with transaction.atomic():
         balance_of(user)
@@ -232,7 +249,7 @@ def adjust(user, amount: int, reason: str, actor=None) -> None:
         )
 
 
-def change_plan(user, plan: Plan, actor=None) -> None:
+def change_plan(user: User, plan: Plan, actor: User | None = None) -> None:
     """Move a user to `plan` now. The allowance is reset to the new plan's full amount for
     the rest of the current period (not prorated); the billing day stays the same."""
     with transaction.atomic():

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import models
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 DEFAULT_PLAN_SLUG = "free"
 
 
-def default_features() -> dict:
+def default_features() -> dict[str, Any]:
     return {"job_kinds": ["generate", "ocr"], "template_types": [], "webhooks": False}
 
 
@@ -71,7 +76,7 @@ class Plan(models.Model):
         return not allowed or template_type in allowed
 
 
-def plan_of(user) -> Plan | None:
+def plan_of(user: User) -> Plan | None:
     """The user's current plan, or None before their email is verified."""
     subscription = getattr(user, "subscription", None)
     return subscription.plan if subscription else None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 
 from billing.models import DEFAULT_PLAN_SLUG, Plan, Subscription
 
+if TYPE_CHECKING:
+    from accounts.models import User
 
-def start_default_plan(user) -> Subscription:
+
+def start_default_plan(user: User) -> Subscription:
     """Give a newly verified user the Free plan and its first allowance; a no-op if they
     already have a plan. Their billing day is today's day of the month."""
     from billing.ledger import open_account

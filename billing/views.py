@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,10 +15,13 @@ from billing.credits import credit_summary
 from billing.models import LedgerEntry, Plan, UpgradeRequest
 from nanostudio.http import AuthedRequest
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 LEDGER_PAGE_SIZE = 25
 
 
-def billing_context(user) -> dict:
+def billing_context(user: User) -> dict[str, Any]:
     """Plan, credits and progress as the dashboard and billing page show them."""
     subscription = getattr(user, "subscription", None)
     credits = credit_summary(user)

@@ -10,6 +10,8 @@ from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.types import DictStrAny
 
 from apikeys.auth import ApiKeyAuth
 from nanostudio.errors import ERROR_CODES, ApiError, validation_error
@@ -40,7 +42,9 @@ Every response carries `X-Request-Id`.
 
 
 class StudioApi(NinjaAPI):
-    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: DictStrAny | None = None
+    ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         # ApiKeyAuth reads HTTP Basic too; document it as a second, equivalent scheme.
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Literal, cast
 from django.http import HttpRequest, JsonResponse
 
 if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
     from accounts.models import User
     from apikeys.models import ApiKey
     from nanostudio.errors import ApiError
@@ -54,6 +56,7 @@ class AuthedRequest(HttpRequest):
     """A browser request from a logged-in user (behind @login_required)."""
 
     user: User
+    htmx: HtmxDetails  # set by django-htmx's HtmxMiddleware on every request
 
 
 class ApiRequest(HttpRequest):

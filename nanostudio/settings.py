@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from nanostudio.env import env_bool, env_int, env_list, env_str
+
+# Lets generic classes be subscripted at run time too (ModelAdmin[Job]), as the stubs type them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -139,7 +144,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": VAR_DIR / "cache",
+            "LOCATION": str(VAR_DIR / "cache"),
         }
     }
 
@@ -287,7 +292,7 @@ USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90)  # raw events; daily 
 if PRODUCTION_MODE:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
 else:
     BROKER_DIR = Path(env_str("CELERY_BROKER_DIR", str(VAR_DIR / "broker")))
     CELERY_BROKER_URL = "filesystem://"
@@ -313,7 +318,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 120)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", 90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our logfmt lines
-CELERY_BEAT_SCHEDULE: dict = {
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     # Both are idempotent; hourly means an allowance arrives within the hour of the billing
     # day starting (a reservation that finds the new period ungranted grants it at once).
     "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},

@@ -4,6 +4,7 @@ nothing: a rejected request costs nothing and leaves no job behind."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -14,6 +15,12 @@ from studio.images import check_image
 from studio.models import Job, Template
 from studio.rejections import Rejected
 from usage import metering
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from apikeys.models import ApiKey
+    from billing.models import Plan
+    from studio.images import CheckedImage
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
 OCR_CREDIT_COST = 1
@@ -60,7 +67,12 @@ class Accepted:
 
 
 def submit_generate(
-    user, api_key, *, image: str | None, template: Template | None, params: dict
+    user: User,
+    api_key: ApiKey | None,
+    *,
+    image: str | None,
+    template: Template | None,
+    params: dict[str, Any],
 ) -> Accepted:
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
@@ -84,7 +96,9 @@ def submit_generate(
     return _accept(user, api_key, Job.Kind.GENERATE, template, params, checked, cost, plan)
 
 
-def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) -> Accepted:
+def submit_ocr(
+    user: User, api_key: ApiKey | None, *, image: str, language: str, output_format: str
+) -> Accepted:
     from studio.engines import ocr
 
     plan = plan_of(user)
@@ -109,7 +123,16 @@ def submit_ocr(user, api_key, *, image: str, language: str, output_format: str) 
     return _accept(user, api_key, Job.Kind.OCR, None, params, checked, OCR_CREDIT_COST, plan)
 
 
-def _accept(user, api_key, kind, template, params, image, cost, plan) -> Accepted:
+def _accept(
+    user: User,
+    api_key: ApiKey | None,
+    kind: str,
+    template: Template | None,
+    params: dict[str, Any],
+    image: CheckedImage | None,
+    cost: int,
+    plan: Plan,
+) -> Accepted:
     from studio.tasks import enqueue
 
     job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from studio.actions import refund_job
 from studio.models import Job, Template
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(admin.ModelAdmin[Template]):
     list_display = ["name", "type", "engine", "credit_cost", "enabled", "sort_order"]
     list_filter = ["type", "engine", "enabled"]
     list_editable = ["credit_cost", "enabled", "sort_order"]
@@ -17,7 +21,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(admin.ModelAdmin[Job]):
     list_display = [
         "created_at",
         "user",
@@ -35,11 +39,11 @@ class JobAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Job._meta.fields]
     actions = ["retry", "refund"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Retry selected failed jobs (not charged again)")
-    def retry(self, request, queryset) -> None:
+    def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         from studio.tasks import enqueue
 
         retried = 0
@@ -49,14 +53,14 @@ class JobAdmin(admin.ModelAdmin):
                 # debit was refunded when it failed), which favours the customer.
                 if not Job.objects.requeue_failed(job.pk):
                     continue
-                transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+                transaction.on_commit(partial(enqueue, job.pk))
             retried += 1
         self.message_user(
             request, f"Re-queued {retried} job(s). Retries are not charged again.", messages.SUCCESS
         )
 
     @admin.action(description="Refund selected jobs")
-    def refund(self, request, queryset) -> None:
+    def refund(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         refunded = sum(refund_job(job, f"Refunded by {request.user}") for job in queryset)
         self.message_user(
             request,

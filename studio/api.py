@@ -6,14 +6,15 @@ import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Q
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Query, Router, Schema, Status
+from ninja import Router, Schema, Status
+from ninja.params import functions as param
 from pydantic import Field, model_validator
 
 from apikeys.auth import ApiKeyAuth
@@ -53,7 +54,7 @@ class JobOut(Schema):
     duration_s: float | None
     error: JobError | None
     output_url: str | None
-    result: dict
+    result: dict[str, Any]
 
 
 class JobListOut(Schema):
@@ -88,7 +89,7 @@ class GenerateIn(Body):
         return self
 
 
-def job_out(job: Job) -> dict:
+def job_out(job: Job) -> dict[str, Any]:
     return {
         "id": str(job.pk),
         "kind": job.kind,
@@ -108,13 +109,13 @@ def job_out(job: Job) -> dict:
     }
 
 
-def _get_job_for_user(request: ApiRequest, job_id) -> Job:
+def _get_job_for_user(request: ApiRequest, job_id: uuid.UUID) -> Job:
     job = get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
     request.api.job_id = job.pk
     return job
 
 
-def _submit(request: ApiRequest, accept: Callable[[], actions.Accepted]):
+def _submit(request: ApiRequest, accept: Callable[[], actions.Accepted]) -> Status[dict[str, Any]]:
     """Accept a job under the request's Idempotency-Key (a repeat gets the original job)."""
     key = request.headers.get("Idempotency-Key")
     try:
@@ -126,7 +127,7 @@ def _submit(request: ApiRequest, accept: Callable[[], actions.Accepted]):
     return _respond(request, accepted)
 
 
-def _respond(request: ApiRequest, accepted: actions.Accepted):
+def _respond(request: ApiRequest, accepted: actions.Accepted) -> Status[dict[str, Any]]:
     """Wait for the job unless the client asked not to; 200 when done, else 202 + Location.
     A job that failed or was cancelled is an error answer with its code, never a success."""
     call, job = request.api, accepted.job
@@ -163,7 +164,7 @@ def job_failed(job: Job) -> ApiError:
     auth=ApiKeyAuth(Scope.GENERATE),
     response={200: envelope(JobOut), 202: envelope(JobOut), **errors(402, 409, 413, 422, 502, 504)},
 )
-def generate(request: ApiRequest, payload: GenerateIn):
+def generate(request: ApiRequest, payload: GenerateIn) -> Status[dict[str, Any]]:
     """Run a template on an image, or a text-to-image `prompt` on the upstream model.
 
     Waits for the result (up to 30 s) and answers 200 with the finished job; with
@@ -174,6 +175,8 @@ def generate(request: ApiRequest, payload: GenerateIn):
     def accept() -> actions.Accepted:
         template = None
         if payload.prompt is None:
+            # template_or_prompt() made sure both are there without a prompt.
+            assert payload.template and payload.templateType
             template = actions.find_template(payload.template, payload.templateType)
         params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
         return actions.submit_generate(
@@ -198,7 +201,7 @@ class OcrIn(Body):
     auth=ApiKeyAuth(Scope.OCR),
     response={200: envelope(JobOut), 202: envelope(JobOut), **errors(402, 409, 413, 422, 502, 504)},
 )
-def ocr(request: ApiRequest, payload: OcrIn):
+def ocr(request: ApiRequest, payload: OcrIn) -> Status[dict[str, Any]]:
     """Read the text in an image. `result.text`, and with `outputFormat: json` also
     `result.lines` (text, confidence, box). Waits like /api/generate; same headers."""
     return _submit(
@@ -244,9 +247,9 @@ def list_jobs(
     request: ApiRequest,
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     kind: Literal["generate", "ocr"] | None = None,
-    cursor: str | None = Query(None, description=CURSOR_DESCRIPTION, max_length=200),
-    limit: int = Query(20, ge=1, le=100),
-):
+    cursor: str | None = param.Query(None, description=CURSOR_DESCRIPTION, max_length=200),
+    limit: int = param.Query(20, ge=1, le=100),
+) -> dict[str, Any]:
     """Your jobs, newest first. Pass `next_cursor` back as `cursor` for the next page."""
     jobs = (
         Job.objects.filter(user=request.user)
@@ -273,7 +276,7 @@ def list_jobs(
     auth=ApiKeyAuth(Scope.JOBS_READ),
     response={200: envelope(JobOut), **errors(404)},
 )
-def get_job(request: ApiRequest, job_id):
+def get_job(request: ApiRequest, job_id: uuid.UUID) -> dict[str, Any]:
     return ok(job_out(_get_job_for_user(request, job_id)))
 
 
@@ -282,7 +285,7 @@ def get_job(request: ApiRequest, job_id):
     auth=ApiKeyAuth(Scope.JOBS_READ),
     response={200: None, **errors(404)},
 )
-def job_output(request: ApiRequest, job_id):
+def job_output(request: ApiRequest, job_id: uuid.UUID) -> FileResponse:
     """The result image (PNG), for the job's owner only."""
     job = _get_job_for_user(request, job_id)
     path = storage.path_of(job.output_file) if job.output_file else None
@@ -296,7 +299,7 @@ def job_output(request: ApiRequest, job_id):
     auth=ApiKeyAuth(Scope.GENERATE, Scope.OCR),
     response={200: envelope(JobOut), **errors(404, 409)},
 )
-def cancel_job(request: ApiRequest, job_id):
+def cancel_job(request: ApiRequest, job_id: uuid.UUID) -> dict[str, Any]:
     """Cancel a job that has not started yet; its credits are refunded."""
     job = _get_job_for_user(request, job_id)
     if not actions.cancel(job):
@@ -328,7 +331,7 @@ class TemplateCatalogOut(Schema):
 
 
 @router.get("/templates", response={200: envelope(TemplateCatalogOut), **errors()})
-def list_templates(request: ApiRequest):
+def list_templates(request: ApiRequest) -> dict[str, Any]:
     """The catalogue, grouped by type, with whether each template is available to you."""
     groups = Template.objects.catalogue(plan_of(request.user))
     return ok(

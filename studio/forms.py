@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 
 from studio.engines import ocr
 from studio.models import Template
@@ -17,9 +18,9 @@ class UploadForm(forms.Form):
         upload = self.cleaned_data["image"]
         return base64.b64encode(upload.read()).decode()
 
-    def clean_image(self):
-        upload = self.cleaned_data["image"]
-        if upload.size > MAX_UPLOAD_BYTES:
+    def clean_image(self) -> UploadedFile[bytes]:
+        upload: UploadedFile[bytes] = self.cleaned_data["image"]
+        if (upload.size or 0) > MAX_UPLOAD_BYTES:
             raise forms.ValidationError("The image is over 10 MB.")
         return upload
 

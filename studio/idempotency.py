@@ -8,14 +8,19 @@ the original job after. A request that is rejected frees its key for a corrected
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studio.models import IdempotencyKey, Job
 from studio.rejections import Rejected
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -27,7 +32,9 @@ class Replay(Exception):
 
 
 @contextmanager
-def idempotent(user, key: str | None, body: bytes, path: str):
+def idempotent(
+    user: User, key: str | None, body: bytes, path: str
+) -> Iterator[Callable[[Job], None]]:
     """Wrap accepting a job. Yields a setter for the new job; raises Replay for a repeat."""
     if not key:
         yield lambda job: None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from struct import error as struct_error  # Pillow lets it out of some damaged headers
 
 from django.conf import settings
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from studio.rejections import Rejected
 
@@ -77,6 +77,7 @@ def check_image(value: str) -> CheckedImage:
         raise invalid("`image` is empty.")
     try:
         with _opened(raw) as probe:
+            assert probe.format is not None  # Image.open(formats=…) only opens those formats
             checked = CheckedImage(raw, probe.format, *probe.size)
             _check_frames(probe)
         with _opened(raw) as probe:
@@ -118,7 +119,7 @@ def _opened(raw: bytes) -> Iterator[Image.Image]:
             image = Image.open(io.BytesIO(raw), formats=["PNG", "JPEG", "WEBP", "GIF"])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InvalidImage("The image is too large to decode safely.") from None
-        except Image.UnidentifiedImageError:
+        except UnidentifiedImageError:
             raise InvalidImage("`image` is not a readable PNG, JPEG, WebP or GIF image.") from None
         with image:
             width, height = image.size

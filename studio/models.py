@@ -2,18 +2,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+if TYPE_CHECKING:
+    from billing.models import Plan
+
 
 class TemplateQuerySet(models.QuerySet["Template"]):
     def enabled(self) -> TemplateQuerySet:
         return self.filter(enabled=True)
 
-    def catalogue(self, plan) -> list[tuple[str, list[Template]]]:
+    def catalogue(self, plan: Plan | None) -> list[tuple[str, list[Template]]]:
         """Enabled templates grouped by type, each with `unavailable_reason` (None if usable)."""
         from studio import engines
 
@@ -42,6 +46,9 @@ class Template(models.Model):
     engine = models.CharField(max_length=20, choices=Engine.choices, default=Engine.BUILTIN)
     parameters = models.JSONField(default=dict, blank=True)
     credit_cost = models.PositiveIntegerField(default=1)
+
+    # Not a column: why the template cannot be used now, set by TemplateQuerySet.catalogue().
+    unavailable_reason: str | None = None
     plans = models.ManyToManyField(
         "billing.Plan", blank=True, help_text="Leave empty to offer it on every plan."
     )
@@ -60,7 +67,7 @@ class Template(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.type})"
 
-    def offered_on(self, plan) -> bool:
+    def offered_on(self, plan: Plan | None) -> bool:
         if plan is None:
             return False
         plan_ids = [p.pk for p in self.plans.all()]
@@ -70,7 +77,7 @@ class Template(models.Model):
 class JobQuerySet(models.QuerySet["Job"]):
     """The job state machine's transitions that start from a query (see also Job.finish)."""
 
-    def claim(self, job_id) -> bool:
+    def claim(self, job_id: uuid.UUID | str) -> bool:
         """queued → running for this worker: a conditional update, so one worker runs a job.
         A running job whose heartbeat stopped (its worker died) can be taken over."""
         now = timezone.now()
@@ -88,7 +95,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
         )
 
-    def requeue_failed(self, job_id) -> bool:
+    def requeue_failed(self, job_id: uuid.UUID) -> bool:
         """failed → queued, for a fresh set of attempts (an admin's retry)."""
         fresh = {"attempts": 0, "error_code": "", "error_message": "", "finished_at": None}
         return bool(
@@ -102,7 +109,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
         return self.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
 
-    def take_lost(self, limit: int) -> list:
+    def take_lost(self, limit: int) -> list[uuid.UUID]:
         """Ids of jobs left queued long enough that their message may be lost, stamped as sent
         again now: a job waiting its turn in a long queue is resent at most once per
         JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: a job is claimed once)."""
@@ -206,7 +213,7 @@ class Job(models.Model):
         return LedgerEntry.objects.filter(job=self, kind=LedgerEntry.Kind.REFUND).exists()
 
     def finish(
-        self, status: str, *, error_code: str = "", error_message: str = "", **fields
+        self, status: str, *, error_code: str = "", error_message: str = "", **fields: Any
     ) -> bool:
         """End the job, once: succeeded, failed or cancelled (cancelled only from queued).
 

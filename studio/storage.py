@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -13,11 +14,11 @@ from studio import images
 from studio.images import CheckedImage
 
 
-def job_dir(job_id) -> Path:
+def job_dir(job_id: uuid.UUID) -> Path:
     return Path(settings.MEDIA_ROOT) / "jobs" / str(job_id)
 
 
-def save_image(job_id, name: str, image: Image.Image) -> str:
+def save_image(job_id: uuid.UUID, name: str, image: Image.Image) -> str:
     folder = job_dir(job_id)
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -26,7 +27,7 @@ def save_image(job_id, name: str, image: Image.Image) -> str:
     return f"jobs/{job_id}/{name}"
 
 
-def save_input(job_id, image: CheckedImage) -> str:
+def save_input(job_id: uuid.UUID, image: CheckedImage) -> str:
     """The client's bytes as they came: the worker decodes them, not the web process."""
     folder = job_dir(job_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,5 +45,5 @@ def path_of(relative: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relative
 
 
-def delete_job_files(job_id) -> None:
+def delete_job_files(job_id: uuid.UUID) -> None:
     shutil.rmtree(job_dir(job_id), ignore_errors=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -42,7 +44,7 @@ def claim(job_id: str) -> Job | None:
     return job
 
 
-def enqueue(job_id) -> None:
+def enqueue(job_id: uuid.UUID | str) -> None:
     """Send a job to the workers. Celery carries the time limit in the message, so it is read
     from settings here, as the job is sent.
 
@@ -60,7 +62,7 @@ def enqueue(job_id) -> None:
 
 
 @contextmanager
-def heartbeat(job_id) -> Iterator[None]:
+def heartbeat(job_id: uuid.UUID | str) -> Iterator[None]:
     """Mark the job alive every JOB_HEARTBEAT_EVERY_S while its engine runs, from a thread (the
     engine may hold this one for a minute). A job whose heartbeat stops has lost its worker:
     the sweeper hands it to another within JOB_STALE_RUNNING_S, never while it is alive."""
@@ -115,7 +117,7 @@ def run_job(job_id: str) -> None:
 
 
 @shared_task(name="studio.sweep_jobs", soft_time_limit=60, time_limit=75)
-def sweep_jobs() -> dict:
+def sweep_jobs() -> dict[str, Any]:
     """Beat, every 10 s: send again jobs left queued (their message was lost, e.g. the broker
     restarted empty), and retry or fail jobs whose worker died (their heartbeat stopped)."""
     lost = Job.objects.take_lost(SWEEP_BATCH)

@@ -6,13 +6,15 @@ import contextlib
 import hashlib
 import io
 import json
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -25,11 +27,14 @@ from studio.forms import GenerateForm, OcrForm
 from studio.models import Job, Template
 from studio.rejections import Rejected
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 PREVIEW_SAMPLE = settings.BASE_DIR / "static" / "img" / "sample.jpg"
 JOBS_PAGE_SIZE = 25
 
 
-def _gallery(user) -> list[dict]:
+def _gallery(user: User) -> list[dict[str, Any]]:
     groups = Template.objects.catalogue(plan_of(user))
     return [{"type": name, "templates": templates} for name, templates in groups]
 
@@ -78,9 +83,9 @@ def run(request: AuthedRequest) -> HttpResponse:
         else:
             return redirect("studio:job", job_id=accepted.job.pk)
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        for field_errors in form.errors.values():
+            for message in field_errors:
+                messages.error(request, str(message))
     context = {
         "gallery": _gallery(request.user),
         "tab": "ocr" if is_ocr else "generate",
@@ -90,21 +95,21 @@ def run(request: AuthedRequest) -> HttpResponse:
     return render(request, "studio/studio.html", context, status=400)
 
 
-def _get_job_for_user(request: AuthedRequest, job_id) -> Job:
+def _get_job_for_user(request: AuthedRequest, job_id: uuid.UUID) -> Job:
     return get_object_or_404(Job.objects.select_related("template"), pk=job_id, user=request.user)
 
 
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")  # the page, or its partial for htmx
-def job_detail(request: AuthedRequest, job_id) -> HttpResponse:
+def job_detail(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     template = "studio/job_detail.html#status" if request.htmx else "studio/job_detail.html"
     return render(request, template, {"job": job})
 
 
 @login_required
-def job_file(request: AuthedRequest, job_id, which: str) -> FileResponse:
+def job_file(request: AuthedRequest, job_id: uuid.UUID, which: str) -> FileResponse:
     job = _get_job_for_user(request, job_id)
     relative = job.output_file if which == "output" else job.input_file
     if not relative or not storage.path_of(relative).exists():
@@ -134,7 +139,7 @@ def jobs(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def cancel(request: AuthedRequest, job_id) -> HttpResponse:
+def cancel(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     if actions.cancel(job):
         messages.success(request, "Job cancelled; its credits are back.")
@@ -143,7 +148,7 @@ def cancel(request: AuthedRequest, job_id) -> HttpResponse:
     return redirect("studio:job", job_id=job.pk)
 
 
-def template_preview(request, template_id: int) -> HttpResponse:
+def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
     """A template applied to our sample photo (cached); upstream templates show the sample."""
     template = get_object_or_404(Template.objects.enabled(), pk=template_id)
     version = hashlib.sha256(json.dumps(template.parameters, sort_keys=True).encode()).hexdigest()[
@@ -158,7 +163,7 @@ def template_preview(request, template_id: int) -> HttpResponse:
         image.thumbnail((240, 240))
         if template.engine == Template.Engine.BUILTIN:
             with contextlib.suppress(engines.EngineError):
-                image = builtin.run(template, image, {}).image
+                image = builtin.run(template, image, {}).image or image
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         png = buffer.getvalue()

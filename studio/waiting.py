@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -23,16 +25,16 @@ DONE_TTL_S = 120
 
 
 @functools.cache
-def _redis():
+def _redis() -> redis.Redis:
     """One client (and connection pool) per process; each waiter borrows a connection."""
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.JOB_WAIT_S + 5)
 
 
-def _done_key(job_id) -> str:
+def _done_key(job_id: uuid.UUID | str) -> str:
     return f"job-done:{job_id}"
 
 
-def finish(job: Job, status: str, **fields) -> bool:
+def finish(job: Job, status: str, **fields: Any) -> bool:
     """End the job (Job.finish) and, after the commit, wake whoever waits for it."""
     done = job.finish(status, **fields)
     if done:
@@ -40,7 +42,7 @@ def finish(job: Job, status: str, **fields) -> bool:
     return done
 
 
-def notify_done(job_id) -> None:
+def notify_done(job_id: uuid.UUID | str) -> None:
     """Called after the commit that ends a job. Without Redis the waiters time out and
     answer 202 (the client polls), so a lost notice is logged, not raised."""
     if settings.REDIS_URL:

@@ -68,8 +68,7 @@ def main() -> int:
         env["NANO_TEST_SERVICES"] = "0"
     sys.stdout.flush()
     pytest = str(Path(sys.executable).parent / "pytest")
-    os.execve(pytest, [pytest, *sys.argv[1:]], env)
-    return 0  # not reached
+    os.execve(pytest, [pytest, *sys.argv[1:]], env)  # does not return
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ BAD_IMAGES = {
 @pytest.mark.parametrize("case", [c for c in BAD_IMAGES if BAD_IMAGES[c]] + ["bomb", "bmp"])
 def test_bad_images_are_refused_and_cost_nothing(api, alice, alice_key, case):
     _, secret = alice_key
+    image: str | None
     if case == "bomb":
         image = _bomb()
     elif case == "bmp":

@@ -17,8 +17,8 @@ from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
 
 
-def _mixed_calls(api, secret: str, read_only: str) -> list[tuple[str, int, str]]:
-    """Requests with mixed outcomes; returns (endpoint, status, code) as a client saw them."""
+def _mixed_calls(api, secret: str, read_only: str) -> list[tuple[int, str]]:
+    """Requests with mixed outcomes; returns (status, error code) as a client saw them."""
     calls = [
         ("get", "/api/user/profile", secret, None),
         ("get", "/api/user/profile", secret, None),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal, cast
 
 from ninja import Field, Query, Router, Schema
 
@@ -43,7 +43,7 @@ class DayOut(Schema):
 
 
 class GroupOut(Schema):
-    key: dict | None = Field(None, description="With group_by=key: id, name, hint.")
+    key: dict[str, Any] | None = Field(None, description="With group_by=key: id, name, hint.")
     endpoint: str | None = Field(None, description='With group_by=endpoint: "POST /api/ocr".')
     requests: int
     errors: int
@@ -67,7 +67,7 @@ class UsageOut(Schema):
     groups: list[GroupOut]
 
 
-def _day_out(day: date, counts: reports.Counts) -> dict:
+def _day_out(day: date, counts: reports.Counts) -> dict[str, Any]:
     return {
         "date": day,
         "requests": counts.requests,
@@ -83,7 +83,7 @@ def _day_out(day: date, counts: reports.Counts) -> dict:
     response={200: envelope(UsageOut), **errors()},
     by_alias=True,
 )
-def get_usage(request: ApiRequest, query: Query[UsageQuery]):
+def get_usage(request: ApiRequest, query: Query[UsageQuery]) -> dict[str, Any]:
     """Your requests and credits per UTC day, in total and per key or per endpoint.
 
     Counts every API request made with one of your keys, errors included; up to date to the
@@ -103,7 +103,7 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
     by = "key_id" if query.group_by == "key" else "endpoint"
     rows = reports.daily(request.user.pk, first, last, by=by)
     total = reports.total(rows)
-    per_group_days: dict[object, list[tuple]] = {}
+    per_group_days: dict[object, list[reports.Row]] = {}
     for row in rows:
         per_group_days.setdefault(row[1], []).append(row)
     keys = {}
@@ -126,7 +126,7 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]):
                 "days": [_day_out(day, c) for day, c in group_days.items() if c.requests],
             }
         )
-    groups.sort(key=lambda group: -group["requests"])
+    groups.sort(key=lambda group: -cast(int, group["requests"]))
     return ok(
         {
             "from": first,

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 from html import escape
+from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
@@ -26,7 +27,7 @@ class Column:
     x: float
     width: float
     tip: str
-    segments: list[dict] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def nice_ceiling(value: float) -> int:
@@ -51,12 +52,13 @@ def bar_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
     axes: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Stacked bars per day, with an optional line on its own right-hand scale; `svg` is the
     chart drawn, `summary` its text alternative."""
     left, right = (MARGIN_LEFT, MARGIN_RIGHT if line else 12) if axes else (0, 0)
     top, bottom = (MARGIN_TOP, MARGIN_BOTTOM) if axes else (2, 0)
-    plot_w, plot_h = width - left - right, height - top - bottom
+    plot_w: float = width - left - right
+    plot_h: float = height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(days))]
     y_max = nice_ceiling(max(totals, default=0))
     step = plot_w / max(len(days), 1)
@@ -80,7 +82,7 @@ def bar_chart(
                     }
                 )
         columns.append(column)
-    chart = {
+    chart: dict[str, Any] = {
         "width": width,
         "height": height,
         "plot_left": left,
@@ -118,7 +120,7 @@ def bar_chart(
     return chart
 
 
-def svg(chart: dict, chart_id: str) -> SafeString:
+def svg(chart: dict[str, Any], chart_id: str) -> SafeString:
     """The chart as inline SVG. Built here rather than in a template: a 90-day chart is a few
     hundred elements, which Django's template engine renders about ten times slower."""
     parts = [

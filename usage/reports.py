@@ -9,14 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from functools import cache
+from typing import Any
 
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from billing.periods import day_start
 from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 STATUS_CLASSES = (2, 4, 5)
+
+# (day, group, status class, requests, credits, latency total): one `daily` row.
+Row = tuple[date, Any, int, int, int, float]
 
 
 @dataclass
@@ -48,7 +52,7 @@ def daily(
     by: str | tuple[str, ...] = "key_id",
     key_id: int | None = None,
     endpoint: str | None = None,
-) -> list[tuple[date, object, int, int, int, float]]:
+) -> list[Row]:
     """Rows of (day, group, status class, requests, credits, latency total) for the user's
     UTC days `first`..`last`, grouped by `by` ("key_id", "endpoint", or both as a tuple, when
     the group is a tuple too), optionally filtered.
@@ -59,8 +63,11 @@ def daily(
     fields = (by,) if isinstance(by, str) else by
     # Without endpoints in the question, the per-key rollups answer it from far fewer rows.
     table = UsageRollup if endpoint or "endpoint" in fields else UsageKeyRollup
-    rollups = table.objects.filter(user_id=user_id, day__gte=first, day__lte=last)
-    pending = UsageEvent.objects.filter(
+    # Any: the plugin types each table's queryset apart, and `values_list` reshapes them below.
+    rollups: QuerySet[Any, Any] = table.objects.filter(
+        user_id=user_id, day__gte=first, day__lte=last
+    )
+    pending: QuerySet[Any, Any] = UsageEvent.objects.filter(
         user_id=user_id,
         rolled_up=False,
         created_at__gte=day_start(first),
@@ -95,7 +102,7 @@ def daily(
         .values_list("utc_day", "status_group", "n_requests", "n_credits", "latency", *groups)
         .order_by()
     )
-    merged: dict[tuple, list] = {}
+    merged: dict[tuple[date, Any, int], list[Any]] = {}
     for day, status_class, requests, credits, latency, *group in rollups.union(pending, all=True):
         if isinstance(day, str):  # SQLite returns the truncated date of a UNION as text
             day = date.fromisoformat(day)
@@ -107,7 +114,7 @@ def daily(
     return [(*group, *totals) for group, totals in sorted(merged.items(), key=_sort_key)]
 
 
-def _sort_key(item: tuple) -> tuple:
+def _sort_key(item: tuple[tuple[date, Any, int], list[Any]]) -> tuple[date, str, int]:
     (day, group, status_class), _ = item
     return (day, str(group), status_class)
 
@@ -116,7 +123,7 @@ def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
-def per_day(rows: Iterable[tuple], first: date, last: date) -> dict[date, Counts]:
+def per_day(rows: Iterable[Row], first: date, last: date) -> dict[date, Counts]:
     """Counts for every day of the range (empty days included), from `daily` rows."""
     days = {day: Counts() for day in days_between(first, last)}
     for day, _, status_class, requests, credits, latency in rows:
@@ -124,14 +131,14 @@ def per_day(rows: Iterable[tuple], first: date, last: date) -> dict[date, Counts
     return days
 
 
-def total(rows: Iterable[tuple]) -> Counts:
+def total(rows: Iterable[Row]) -> Counts:
     counts = Counts()
     for _, _, status_class, requests, credits, latency in rows:
         counts.add(status_class, requests, credits, latency)
     return counts
 
 
-def per_group(rows: Iterable[tuple]) -> dict[object, Counts]:
+def per_group(rows: Iterable[Row]) -> dict[object, Counts]:
     groups: dict[object, Counts] = defaultdict(Counts)
     for _, group, status_class, requests, credits, latency in rows:
         groups[group].add(status_class, requests, credits, latency)
@@ -140,7 +147,7 @@ def per_group(rows: Iterable[tuple]) -> dict[object, Counts]:
 
 def recent_events(
     user_id: int, *, key_id: int | None = None, endpoint: str | None = None, limit: int = 100
-):
+) -> QuerySet[UsageEvent]:
     events = UsageEvent.objects.filter(user_id=user_id)
     if key_id is not None:
         events = events.filter(key_id=key_id)

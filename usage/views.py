@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -23,6 +24,10 @@ from billing.periods import utc_today
 from billing.views import billing_context
 from nanostudio.http import AuthedRequest
 from usage import charts, reports
+from usage.models import UsageEvent
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 RANGES_DAYS = (7, 30, 90)
 DEFAULT_RANGE_DAYS = 30
@@ -35,22 +40,24 @@ class UsageFilters(forms.Form):
     key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
     endpoint = forms.ChoiceField(required=False, label="Endpoint")
 
-    def __init__(self, user, data) -> None:
+    def __init__(self, user: User, data: QueryDict) -> None:
         if not data.get("days"):
             data = data.copy()
             data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
         super().__init__(data, label_suffix="")
         # The user's keys, loaded once for the choices, the key table and the log.
         self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
-        self.fields["key"].choices = [("", "All keys")] + [
-            (pk, str(key)) for pk, key in self.keys.items()
-        ]
-        self.fields["endpoint"].choices = [("", "All endpoints")] + [
+        key_field = cast(forms.TypedChoiceField, self.fields["key"])
+        key_field.choices = [("", "All keys")] + [(pk, str(key)) for pk, key in self.keys.items()]
+        endpoint_field = cast(forms.ChoiceField, self.fields["endpoint"])
+        endpoint_field.choices = [("", "All endpoints")] + [
             (name, name) for name in reports.api_endpoints()
         ]
 
 
-def _usage_rows(user, filters: dict, by="key_id"):
+def _usage_rows(
+    user: User, filters: dict[str, Any], by: str | tuple[str, ...] = "key_id"
+) -> tuple[date, date, list[reports.Row]]:
     last = utc_today()
     first = last - timedelta(days=filters["days"] - 1)
     endpoint = filters["endpoint"] or None
@@ -58,11 +65,13 @@ def _usage_rows(user, filters: dict, by="key_id"):
     return first, last, rows
 
 
-def _day(day) -> str:
+def _day(day: date) -> str:
     return f"{day:%a %b %-d}"
 
 
-def _requests_chart(days: dict, total: reports.Counts, span: str) -> dict:
+def _requests_chart(
+    days: dict[date, reports.Counts], total: reports.Counts, span: str
+) -> dict[str, Any]:
     dates = list(days)
     series = [
         charts.Series(f"series-{status}xx", [days[day].by_class[status] for day in dates])
@@ -80,7 +89,9 @@ def _requests_chart(days: dict, total: reports.Counts, span: str) -> dict:
     return charts.bar_chart(dates, series, labels, chart_id="requests", summary=summary)
 
 
-def _credits_chart(days: dict, left: list, total: reports.Counts, span: str) -> dict:
+def _credits_chart(
+    days: dict[date, reports.Counts], left: list[int | None], total: reports.Counts, span: str
+) -> dict[str, Any]:
     """Credits used per day, with the credits left this period as a line where known."""
     dates = list(days)
     has_line = any(value is not None for value in left)
@@ -102,7 +113,9 @@ def _credits_chart(days: dict, left: list, total: reports.Counts, span: str) -> 
     )
 
 
-def _key_rows(rows, keys: dict[int, ApiKey], key_id: int | None) -> list[dict]:
+def _key_rows(
+    rows: list[reports.Row], keys: dict[int, ApiKey], key_id: int | None
+) -> list[dict[str, Any]]:
     """Each key's counts, busiest first; unfiltered, live keys without requests too, so every
     key is accounted for."""
     per_key = reports.per_group(rows)
@@ -129,7 +142,7 @@ _REQUESTS_ROW = (
 _CREDITS_ROW = '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td></tr>'
 
 
-def _day_tables(days: dict, left: list) -> dict:
+def _day_tables(days: dict[date, reports.Counts], left: list[int | None]) -> dict[str, Any]:
     requests_rows = (
         (
             _day(day),
@@ -150,7 +163,7 @@ def _day_tables(days: dict, left: list) -> dict:
     }
 
 
-def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
+def _report(user: User, filters: dict[str, Any], keys: dict[int, ApiKey]) -> dict[str, Any]:
     first, last, rows = _usage_rows(user, filters)
     days = reports.per_day(rows, first, last)
     total = reports.total(rows)
@@ -173,7 +186,7 @@ def _report(user, filters: dict, keys: dict[int, ApiKey]) -> dict:
     }
 
 
-def _log_rows(events, keys: dict[int, ApiKey]) -> str:
+def _log_rows(events: list[UsageEvent], keys: dict[int, ApiKey]) -> str:
     """The request log's rows (see the table rows in _report for why they are built here)."""
     rows = []
     for event in events:
@@ -211,7 +224,7 @@ def _log_rows(events, keys: dict[int, ApiKey]) -> str:
     )
 
 
-def usage_sparkline(user) -> dict:
+def usage_sparkline(user: User) -> dict[str, Any]:
     """The dashboard's small chart: requests per day over the last 30 days."""
     last = utc_today()
     first = last - timedelta(days=29)
@@ -259,7 +272,8 @@ def usage_export(request: AuthedRequest) -> HttpResponse:
     form = UsageFilters(request.user, request.GET)
     if not form.is_valid():
         return HttpResponse(
-            "Invalid filters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            "Invalid filters: "
+            + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()),
             status=400,
             content_type="text/plain",
         )

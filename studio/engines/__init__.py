@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from PIL import Image
 
@@ -31,7 +32,7 @@ class EngineUnavailable(EngineError):
 @dataclass
 class EngineResult:
     image: Image.Image | None = None
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 def get(name: str) -> ModuleType:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+if TYPE_CHECKING:
+    from studio.models import Template
 
 from studio.engines import EngineError, EngineResult
 
@@ -137,7 +142,7 @@ OPERATIONS = {
 }
 
 
-def run(template, image: Image.Image, params: dict) -> EngineResult:
+def run(template: Template, image: Image.Image, params: dict[str, Any]) -> EngineResult:
     parameters = dict(template.parameters)
     operation = OPERATIONS.get(parameters.pop("op", ""))
     if operation is None:

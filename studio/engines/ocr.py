@@ -6,9 +6,13 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+from typing import TYPE_CHECKING, Any
 
 import pycountry
 from PIL import Image
+
+if TYPE_CHECKING:
+    from studio.models import Template
 
 from studio.engines import EngineError, EngineResult
 
@@ -67,17 +71,21 @@ def supports(language: str) -> bool:
     return language in BUILTIN_LANGUAGES or language in tesseract_languages()
 
 
+# One recognised segment: text, confidence and its box's corner points.
+Line = dict[str, Any]
+
+
 @functools.cache
-def _rapidocr():
+def _rapidocr() -> Any:  # RapidOCR ships no types
     from rapidocr_onnxruntime import RapidOCR
 
     return RapidOCR()  # loads the models once per worker process
 
 
-def _reading_order(lines: list[dict]) -> list[list[dict]]:
+def _reading_order(lines: list[Line]) -> list[list[Line]]:
     """Group detected segments into rows (overlapping vertically), each sorted left to right.
     The detector returns segments in no particular order."""
-    rows: list[list[dict]] = []
+    rows: list[list[Line]] = []
     for line in sorted(lines, key=lambda item: min(y for _, y in item["box"])):
         ys = [y for _, y in line["box"]]
         middle, height = (min(ys) + max(ys)) / 2, max(ys) - min(ys)
@@ -91,7 +99,7 @@ def _reading_order(lines: list[dict]) -> list[list[dict]]:
     return [sorted(row, key=lambda item: min(x for x, _ in item["box"])) for row in rows]
 
 
-def _lines_rapidocr(image: Image.Image) -> list[list[dict]]:
+def _lines_rapidocr(image: Image.Image) -> list[list[Line]]:
     import numpy as np
 
     result, _ = _rapidocr()(np.array(image.convert("RGB")))
@@ -107,7 +115,7 @@ def _lines_rapidocr(image: Image.Image) -> list[list[dict]]:
     return _reading_order(lines)
 
 
-def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
+def _lines_tesseract(image: Image.Image, language: str) -> list[list[Line]]:
     import io
 
     buffer = io.BytesIO()
@@ -124,7 +132,7 @@ def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
     except (subprocess.SubprocessError, OSError) as exc:
         raise EngineError(f"Tesseract failed: {exc.__class__.__name__}") from exc
     # TSV columns: level page block par line word left top width height conf text
-    words: dict[tuple, list] = {}
+    words: dict[tuple[str, str, str], list[list[str]]] = {}
     for row in done.stdout.decode().splitlines()[1:]:
         cols = row.split("\t")
         if len(cols) == 12 and cols[11].strip() and float(cols[10]) >= 0:
@@ -144,7 +152,7 @@ def _lines_tesseract(image: Image.Image, language: str) -> list[list[dict]]:
     return [[line] for line in lines]
 
 
-def run(template, image: Image.Image, params: dict) -> EngineResult:
+def run(template: Template | None, image: Image.Image, params: dict[str, Any]) -> EngineResult:
     language = params.get("language", "auto")
     tesseract_data = tesseract_languages().get(language)
     if language in BUILTIN_LANGUAGES:

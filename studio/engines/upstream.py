@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING, Any
 
 import requests
 from django.conf import settings
 from PIL import Image
+
+if TYPE_CHECKING:
+    from studio.models import Template
 
 from studio.engines import EngineError, EngineResult, EngineUnavailable
 
@@ -22,7 +26,7 @@ def available() -> bool:
     return bool(settings.UPSTREAM_IMAGES_URL)
 
 
-def _post(path: str, **kwargs) -> Image.Image:
+def _post(path: str, **kwargs: Any) -> Image.Image:
     if not available():
         raise EngineUnavailable("No upstream image model is configured")
     headers = {"Authorization": f"Bearer {settings.UPSTREAM_API_KEY}"}
@@ -46,7 +50,9 @@ def _post(path: str, **kwargs) -> Image.Image:
         raise EngineError("Upstream model returned an unreadable image") from exc
 
 
-def run(template, image: Image.Image | None, params: dict) -> EngineResult:
+def run(
+    template: Template | None, image: Image.Image | None, params: dict[str, Any]
+) -> EngineResult:
     model = params.get("model") or settings.UPSTREAM_MODEL
     if template is None:  # prompt-only text-to-image
         payload = {
@@ -57,6 +63,7 @@ def run(template, image: Image.Image | None, params: dict) -> EngineResult:
             "response_format": "b64_json",
         }
         return EngineResult(image=_post("/images/generations", json=payload))
+    assert image is not None  # a template always works on an image (GenerateIn checks)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG")
     files = {"image": ("image.png", buffer.getvalue(), "image/png")}
