@@ -17,20 +17,23 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the project (with test tools)
 
-run: export DEBUG ?= 1
 run: install ## Start web, worker and beat; embedded mode unless DATABASE_URL and REDIS_URL are set
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo ""
 	@echo "  Nano Studio is starting at http://127.0.0.1:$(PORT)/"
-	@if [ -n "$$DATABASE_URL" ]; then echo "  Production mode: PostgreSQL + Redis."; \
-	  else echo "  Embedded mode: SQLite and broker under var/ (no services needed)."; fi
-	@echo "  Emails (verification links) appear on the console and at http://127.0.0.1:$(PORT)/dev/mailbox/"
+	@$(BIN)/python manage.py shell -v 0 -c "from django.conf import settings as s; \
+	  print('  Production mode: PostgreSQL + Redis.' if s.PRODUCTION_MODE else \
+	  '  Embedded mode: SQLite and broker under var/ (no services needed).'); \
+	  print(f'  DEBUG is {\"on\" if s.DEBUG else \"off\"}.')"
+	@echo "  With DEBUG on, emails (verification links) appear on the console and at http://127.0.0.1:$(PORT)/dev/mailbox/"
 	@echo "  Ctrl-C stops web, worker and beat."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) --procfile Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) --procfile Procfile --env /dev/null
 
 test: install ## Run the whole suite (PostgreSQL + Redis when reachable, else SQLite)
+	@# axios (the docs' examples) and axe-core (accessibility), from package-lock.json
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund; fi
 	$(BIN)/python tests/run.py $(ARGS)
 
 fuzz: install ## Schemathesis against the API, 1,000 examples per operation (make test runs 25)
@@ -45,7 +48,7 @@ lint: install ## Ruff, django-upgrade, djade (templates) and the import contract
 	$(BIN)/lint-imports
 
 typecheck: install ## mypy with django-stubs: strict for the product, relaxed for tests and bench
-	DEBUG=1 $(BIN)/mypy .
+	$(BIN)/mypy .
 
 format: install ## Fix what can be fixed: ruff, django-upgrade, djade
 	$(BIN)/ruff check --fix .

@@ -33,7 +33,7 @@ def delete_account(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("confirm") != request.user.email:
             messages.error(request, "Type your email address exactly to confirm.")
-            return render(request, "accounts/delete_account.html", status=400)
+            return render(request, "accounts/delete_account.html", status=422)
         user = request.user
         logout(request)
         # Keys, jobs and ledger entries belong to the user and go with it (on_delete=CASCADE).

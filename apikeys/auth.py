@@ -17,6 +17,7 @@ from apikeys.models import ApiKey, AuthFailure
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import api_call, client_ip
+from nanostudio.schemas import utc_timestamp
 
 LIMITER_RETRY_AFTER_S = 5
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
@@ -77,7 +78,9 @@ class ApiKeyAuth(AuthBase):
             key = ApiKey.objects.authenticate(credentials_from(request))
         except AuthFailure as failure:
             call.refused_key = failure.key
-            details = {"expired_at": failure.expired_at.isoformat()} if failure.expired_at else None
+            details = (
+                {"expired_at": utc_timestamp(failure.expired_at)} if failure.expired_at else None
+            )
             raise keyless(request, _unauthorized(failure.code, details=details)) from None
         except ApiError as error:  # no credentials, or not of a form we accept
             raise keyless(request, error) from None

@@ -27,14 +27,16 @@ class LimiterUnavailable(Exception):
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    limit: int
-    remaining: int
+    rate_per_minute: int
+    burst: int
+    remaining: int  # of the burst
     retry_after_s: float  # 0 when allowed
     reset_after_s: float  # until the bucket is full again
 
     def headers(self, now: float) -> dict[str, str]:
         headers = {
-            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Limit": str(self.rate_per_minute),
+            "X-RateLimit-Burst": str(self.burst),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(math.ceil(now + self.reset_after_s)),
         }
@@ -47,16 +49,18 @@ def _interval_us(rate_per_minute: int) -> int:
     return max(60_000_000 // max(rate_per_minute, 1), 1)
 
 
-def _decide(tat: int | None, now: int, interval: int, burst: int) -> tuple[Decision, int]:
+def _decide(tat: int | None, now: int, rate_per_minute: int, burst: int) -> tuple[Decision, int]:
     """The GCRA step in microseconds; the Lua script below is the same, line for line."""
+    interval = _interval_us(rate_per_minute)
     tat = max(tat if tat is not None else now, now)
     tolerance = interval * burst
     new_tat = tat + interval
     allow_at = new_tat - tolerance
     if allow_at > now:
-        return Decision(False, burst, 0, (allow_at - now) / 1e6, (tat - now) / 1e6), tat
+        retry, reset = (allow_at - now) / 1e6, (tat - now) / 1e6
+        return Decision(False, rate_per_minute, burst, 0, retry, reset), tat
     remaining = (tolerance - (new_tat - now)) // interval
-    return Decision(True, burst, remaining, 0, (new_tat - now) / 1e6), new_tat
+    return Decision(True, rate_per_minute, burst, remaining, 0, (new_tat - now) / 1e6), new_tat
 
 
 # KEYS[1]: the TAT key. ARGV: now, interval (both µs), burst. Returns {allowed, remaining,
@@ -98,7 +102,9 @@ class RedisLimiter:
             )
         except self._errors as exc:
             raise LimiterUnavailable(str(exc)) from exc
-        return Decision(bool(allowed), burst, int(remaining), retry_us / 1e6, reset_us / 1e6)
+        return Decision(
+            bool(allowed), rate_per_minute, burst, int(remaining), retry_us / 1e6, reset_us / 1e6
+        )
 
 
 class LocalLimiter:
@@ -108,9 +114,7 @@ class LocalLimiter:
 
     def check(self, key: str, rate_per_minute: int, burst: int, now: float) -> Decision:
         with self._lock:
-            decision, tat = _decide(
-                self._tats.get(key), int(now * 1e6), _interval_us(rate_per_minute), burst
-            )
+            decision, tat = _decide(self._tats.get(key), int(now * 1e6), rate_per_minute, burst)
             self._tats[key] = tat
         return decision
 

@@ -82,7 +82,7 @@ def key_create(request: AuthedRequest) -> HttpResponse:
         else:
             response = _dialog(request, "secret", {"key": key, "secret": secret, "created": True})
             return trigger_client_event(response, "keys-changed", {}, after="swap")
-    status = 400 if form.errors else 200
+    status = 422 if form.errors else 200
     return _dialog(request, "create-form", {"form": form, "presets": PRESETS}, status)
 
 
@@ -99,7 +99,7 @@ def key_roll(request: AuthedRequest, key_id: int) -> HttpResponse:
         secret = key.roll(form.cleaned_data["grace"])
         response = _dialog(request, "secret", {"key": key, "secret": secret, "created": False})
         return trigger_client_event(response, "keys-changed", {}, after="swap")
-    return _dialog(request, "roll-form", {"key": key, "form": form})
+    return _dialog(request, "roll-form", {"key": key, "form": form}, 422 if form.errors else 200)
 
 
 @login_required
@@ -114,7 +114,7 @@ def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
             form.add_error("name", str(taken))
         else:
             return _done(request, f"Renamed to “{key.name}”.")
-    return _dialog(request, "rename-form", {"key": key, "form": form}, 400 if form.errors else 200)
+    return _dialog(request, "rename-form", {"key": key, "form": form}, 422 if form.errors else 200)
 
 
 @login_required

@@ -31,6 +31,7 @@ class ApiCall:
     # The balance after the call, for X-Credits-Remaining; None when the call did not read it.
     credits_remaining: int | Literal["unlimited"] | None = None
     location: str | None = None
+    replayed: bool = False  # answered from an earlier call with the same Idempotency-Key
     ratelimit_headers: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)  # for Server-Timing
     error_code: str = ""

@@ -85,6 +85,8 @@ class ApiMiddleware:
             response["X-Credits-Remaining"] = str(call.credits_remaining)
         if call.location:
             response["Location"] = call.location
+        if call.replayed:
+            response["Idempotent-Replayed"] = "true"
         if call.timings_ms:
             # Step durations for clients and `make bench`: `Server-Timing: auth;dur=0.31`.
             response["Server-Timing"] = ", ".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ninja import Schema
@@ -65,3 +66,8 @@ def envelope(schema: Any) -> type[Schema]:
 
 def ok(data: Any) -> dict[str, Any]:
     return {"success": True, "data": data}
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """A time as every body shows it: ISO 8601 in UTC with a `Z` (as the schemas serialise)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

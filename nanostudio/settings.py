@@ -1,8 +1,8 @@
-"""Nano Studio settings: one file, read from the environment (see .env.example).
+"""Nano Studio settings: one file, read from the environment and `.env` (see .env.example).
 
 With no environment set the project runs in *embedded mode* (SQLite, a local-folder Celery
-broker, file cache). Setting DATABASE_URL and REDIS_URL switches to *production mode*
-(PostgreSQL, Redis broker, Redis cache and rate limiter).
+broker, file cache) with DEBUG on. Setting DATABASE_URL and REDIS_URL switches to *production
+mode* (PostgreSQL, Redis broker, Redis cache and rate limiter), where DEBUG is off unless set.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 from nanostudio.env import env_bool, env_int, env_list, env_str
 
@@ -21,10 +22,22 @@ from nanostudio.env import env_bool, env_int, env_list, env_str
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "pytest" in sys.modules or env_bool("TESTING", False)
+# The one place that reads .env (or ENV_FILE), for every process: make run, manage.py, web,
+# worker and beat. The environment wins over the file; tests never read it (their runner sets
+# what they use).
+if not TESTING:
+    load_dotenv(env_str("ENV_FILE", str(BASE_DIR / ".env")), override=False)
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DEBUG", False)
-TESTING = "pytest" in sys.modules or env_bool("TESTING", False)
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_str("REDIS_URL")
+PRODUCTION_MODE = bool(DATABASE_URL and REDIS_URL)
+if bool(DATABASE_URL) != bool(REDIS_URL):
+    raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production mode) or neither")
+
+# Embedded mode is for one machine, usually a developer's: DEBUG is on there unless set.
+DEBUG = env_bool("DEBUG", not PRODUCTION_MODE)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -106,12 +119,6 @@ TEMPLATES = [
 ]
 
 # --- Database and cache: embedded (SQLite, files) or production (PostgreSQL, Redis) ---------
-
-DATABASE_URL = env_str("DATABASE_URL")
-REDIS_URL = env_str("REDIS_URL")
-PRODUCTION_MODE = bool(DATABASE_URL and REDIS_URL)
-if bool(DATABASE_URL) != bool(REDIS_URL):
-    raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production mode) or neither")
 
 if PRODUCTION_MODE:
     # No per-request health check: it costs a round trip on every API call. After a database
@@ -267,6 +274,8 @@ JOB_MAX_ATTEMPTS = 3
 # A job still running after this is stopped, failed (TIMEOUT) and refunded; the worker process
 # is killed 15 s later if the engine does not stop.
 JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 60)
+# Until a user has finished jobs, how long one is expected to take (Retry-After on the job cap).
+JOB_TYPICAL_S = env_int("JOB_TYPICAL_S", 5)
 # A running job's worker marks it alive every JOB_HEARTBEAT_EVERY_S; one whose mark is older
 # than JOB_STALE_RUNNING_S has lost its worker and is retried (the sweeper runs every 10 s, so
 # a killed worker's job is back in work within about 25 s).

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
+from nanostudio.schemas import utc_timestamp
 from studio import engines, storage, waiting
 from studio.images import check_image
 from studio.models import Job, Template
@@ -33,7 +35,7 @@ def insufficient_credits(error: InsufficientCredits) -> Rejected:
         {
             "required": error.required,
             "remaining": error.remaining,
-            "resets_at": error.resets_at.isoformat() if error.resets_at else None,
+            "resets_at": utc_timestamp(error.resets_at) if error.resets_at else None,
         },
     )
 
@@ -153,11 +155,13 @@ def _accept(
                 user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
             ).count()
             if running > plan.max_concurrent_jobs:
+                retry_after = Job.objects.filter(user=user).next_finish_in()
                 raise Rejected(
                     "TOO_MANY_CONCURRENT_JOBS",
-                    f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; wait for one to finish.",
-                    {"limit": plan.max_concurrent_jobs},
-                    headers={"Retry-After": "5"},
+                    f"Your plan runs {plan.max_concurrent_jobs} jobs at a time; one of yours "
+                    f"should finish in about {retry_after} s.",
+                    {"limit": plan.max_concurrent_jobs, "retry_after": retry_after},
+                    headers={"Retry-After": str(retry_after)},
                 )
             transaction.on_commit(lambda: enqueue(job.pk))
     except BaseException:
@@ -174,6 +178,8 @@ def refund_job(job: Job, reason: str) -> bool:
         refunded = refund(job, reason)
         if refunded:
             metering.uncharge(job.pk)
+            job.refunded_at = timezone.now()
+            Job.objects.filter(pk=job.pk).update(refunded_at=job.refunded_at)
     return refunded
 
 

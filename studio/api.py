@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Q
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Router, Schema, Status
@@ -46,14 +46,15 @@ class JobOut(Schema):
     kind: str
     status: str
     template: TemplateRef | None
-    credits: int
+    credits: int = Field(description="What the job cost: 0 once refunded (failed, cancelled).")
+    refunded_credits: int = Field(description="Credits given back for this job.")
     attempts: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
     error: JobError | None
-    output_url: str | None
+    output_url: str | None = Field(description="Absolute URL of the result image (Bearer key).")
     result: dict[str, Any]
 
 
@@ -89,7 +90,7 @@ class GenerateIn(Body):
         return self
 
 
-def job_out(job: Job) -> dict[str, Any]:
+def job_out(job: Job, request: HttpRequest) -> dict[str, Any]:
     return {
         "id": str(job.pk),
         "kind": job.kind,
@@ -97,14 +98,17 @@ def job_out(job: Job) -> dict[str, Any]:
         "template": {"name": job.template.name, "type": job.template.type}
         if job.template
         else None,
-        "credits": job.credits,
+        "credits": job.charged_credits,
+        "refunded_credits": job.credits - job.charged_credits,
         "attempts": job.attempts,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "duration_s": job.duration_s,
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "output_url": reverse("api:job_output", args=[job.pk]) if job.output_file else None,
+        "output_url": request.build_absolute_uri(reverse("api:job_output", args=[job.pk]))
+        if job.output_file
+        else None,
         "result": job.result,
     }
 
@@ -132,6 +136,7 @@ def _respond(request: ApiRequest, accepted: actions.Accepted) -> Status[dict[str
     A job that failed or was cancelled is an error answer with its code, never a success."""
     call, job = request.api, accepted.job
     call.job_id = job.pk
+    call.replayed = accepted.replayed
     if not accepted.replayed:  # the balance after the charge
         call.credits_remaining = "unlimited" if accepted.remaining is None else accepted.remaining
     if "respond-async" not in request.headers.get("Prefer", ""):
@@ -139,15 +144,15 @@ def _respond(request: ApiRequest, accepted: actions.Accepted) -> Status[dict[str
     if job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
         if not accepted.replayed and accepted.remaining is not None:  # refunded meanwhile
             call.credits_remaining = accepted.remaining + job.credits
-        raise job_failed(job)
+        raise job_failed(job, request)
     call.credits_charged = accepted.charged  # what this request cost, for the usage event
     if job.is_final:
-        return Status(200, ok(job_out(job)))
+        return Status(200, ok(job_out(job, request)))
     call.location = reverse("api:get_job", args=[job.pk])
-    return Status(202, ok(job_out(job)))
+    return Status(202, ok(job_out(job, request)))
 
 
-def job_failed(job: Job) -> ApiError:
+def job_failed(job: Job, request: HttpRequest) -> ApiError:
     """The answer to a submit whose job failed or was cancelled: its own error code and
     status (ENGINE_ERROR 502, TIMEOUT 504, CANCELLED 409, …), the job, and the refund."""
     code = job.error_code if job.error_code in ERROR_CODES else "ENGINE_ERROR"
@@ -155,7 +160,7 @@ def job_failed(job: Job) -> ApiError:
     return ApiError(
         code,
         f"{message} Its credits were refunded.",
-        {"job": job_out(job), "refunded": job.is_refunded},
+        {"job": job_out(job, request), "refunded": job.is_refunded},
     )
 
 
@@ -268,7 +273,7 @@ def list_jobs(
     if len(page) > limit:
         last = page[limit - 1]
         next_cursor = _cursor_for(last)
-    return ok({"jobs": [job_out(job) for job in page[:limit]], "next_cursor": next_cursor})
+    return ok({"jobs": [job_out(job, request) for job in page[:limit]], "next_cursor": next_cursor})
 
 
 @router.get(
@@ -277,7 +282,7 @@ def list_jobs(
     response={200: envelope(JobOut), **errors(404)},
 )
 def get_job(request: ApiRequest, job_id: uuid.UUID) -> dict[str, Any]:
-    return ok(job_out(_get_job_for_user(request, job_id)))
+    return ok(job_out(_get_job_for_user(request, job_id), request))
 
 
 @router.get(
@@ -308,7 +313,7 @@ def cancel_job(request: ApiRequest, job_id: uuid.UUID) -> dict[str, Any]:
             f"The job is {job.status}; only queued jobs can be cancelled.",
             {"status": job.status},
         )
-    return ok(job_out(job))
+    return ok(job_out(job, request))
 
 
 class TemplateOut(Schema):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,28 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
         )
 
+    def next_finish_in(self, sample: int = 20) -> int:
+        """Seconds until the first of these active jobs should be done: the median run time of
+        the last `sample` finished ones (JOB_TYPICAL_S before there are any) less how long the
+        earliest running one has run; at least 1. For Retry-After when the job cap is hit."""
+        durations = sorted(
+            (job.finished_at - job.started_at).total_seconds()
+            for job in self.filter(status=Job.Status.SUCCEEDED, started_at__isnull=False)
+            .exclude(finished_at=None)
+            .only("started_at", "finished_at")
+            .order_by("-finished_at")[:sample]
+            if job.started_at and job.finished_at
+        )
+        typical = durations[len(durations) // 2] if durations else settings.JOB_TYPICAL_S
+        first = (
+            self.filter(status=Job.Status.RUNNING, started_at__isnull=False)
+            .order_by("started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
+        ran = (timezone.now() - first).total_seconds() if first else 0.0
+        return max(1, min(math.ceil(typical - ran), settings.JOB_TIME_LIMIT_S))
+
     def stale(self) -> JobQuerySet:
         """Running jobs whose worker stopped marking them alive."""
         cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
@@ -169,6 +192,8 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When the sweeper last sent a queued job again (its first message may have been lost).
     resent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When its credits were given back (studio.actions.refund_job; the ledger holds the entry).
+    refunded_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -208,9 +233,12 @@ class Job(models.Model):
 
     @property
     def is_refunded(self) -> bool:
-        from billing.models import LedgerEntry
+        return self.refunded_at is not None
 
-        return LedgerEntry.objects.filter(job=self, kind=LedgerEntry.Kind.REFUND).exists()
+    @property
+    def charged_credits(self) -> int:
+        """What the job costs in the end: 0 once refunded."""
+        return 0 if self.is_refunded else self.credits
 
     def finish(
         self, status: str, *, error_code: str = "", error_message: str = "", **fields: Any

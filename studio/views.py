@@ -92,7 +92,7 @@ def run(request: AuthedRequest) -> HttpResponse:
         "form": form if not is_ocr else GenerateForm(),
         "ocr_form": form if is_ocr else OcrForm(),
     }
-    return render(request, "studio/studio.html", context, status=400)
+    return render(request, "studio/studio.html", context, status=422)
 
 
 def _get_job_for_user(request: AuthedRequest, job_id: uuid.UUID) -> Job:

@@ -164,7 +164,7 @@ def test_it_deletes_the_account_after_typed_confirmation(client, alice):
     assert User.objects.filter(pk=alice.pk).exists()
     reauthenticate(client)
     response = client.post(reverse("accounts:delete"), {"confirm": "someone@else.com"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert User.objects.filter(pk=alice.pk).exists()
     response = client.post(reverse("accounts:delete"), {"confirm": "alice@example.com"})
     assert response.status_code == 302

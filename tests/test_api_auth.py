@@ -108,7 +108,7 @@ def test_expired_key(api, alice, mint):
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     error = _error(response)
     assert error["code"] == "EXPIRED_API_KEY"
-    assert error["details"]["expired_at"] == key.expires_at.isoformat()
+    assert error["details"]["expired_at"] == key.expires_at.isoformat().replace("+00:00", "Z")
 
 
 def test_revoked_and_disabled_keys_fail_on_the_very_next_request(api, alice_key):

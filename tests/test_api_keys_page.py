@@ -71,7 +71,7 @@ def test_create_validates_and_enforces_the_limit(fresh_login, alice, mint):
         reverse("apikeys:create"),
         {"name": "", "preset": "custom", "expiry": "custom", "prefix": "nh_"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     html = response.content.decode()
     assert "This field is required." in html
     assert "Pick at least one scope." in html
@@ -82,7 +82,7 @@ def test_create_validates_and_enforces_the_limit(fresh_login, alice, mint):
         reverse("apikeys:create"),
         {"name": "sixth", "preset": "read", "expiry": "never", "prefix": "nh_"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Your plan allows 5 live API keys" in response.content.decode()
     assert ApiKey.objects.filter(user=alice).count() == 5
     assert "reached your plan" in fresh_login.get(reverse("apikeys:list")).content.decode()

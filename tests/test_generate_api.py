@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import timedelta
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 from PIL import Image
 
 from billing.models import CreditBalance, LedgerEntry, Plan
@@ -180,10 +182,9 @@ def test_no_credits_is_402_with_details(api, charlie, mint):
     assert error["code"] == "INSUFFICIENT_CREDITS"
     assert error["details"]["required"] == 1
     assert error["details"]["remaining"] == 0
-    assert (
-        error["details"]["resets_at"]
-        == CreditBalance.objects.get(user=charlie).period_end.isoformat()
-    )
+    assert error["details"]["resets_at"] == CreditBalance.objects.get(
+        user=charlie
+    ).period_end.isoformat().replace("+00:00", "Z")
     assert Job.objects.filter(user=charlie).count() == 0
 
 
@@ -195,8 +196,31 @@ def test_the_concurrent_job_cap(api, alice, alice_key):
     response = api("post", "/api/generate", key=secret, json=body, headers=ASYNC)
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "TOO_MANY_CONCURRENT_JOBS"
+    assert response["Retry-After"] == "5"  # nothing has run yet: JOB_TYPICAL_S
     assert Job.objects.filter(user=alice).count() == 2
     assert balance(alice) == 48
+
+
+def test_the_job_cap_retry_after_is_when_a_running_job_should_finish(api, alice, alice_key):
+    _, secret = alice_key
+    now = timezone.now()
+    for seconds in (9, 10, 11):  # past jobs took 10 s at the median
+        Job.objects.create(
+            user=alice,
+            kind="generate",
+            status="succeeded",
+            started_at=now - timedelta(minutes=5),
+            finished_at=now - timedelta(minutes=5) + timedelta(seconds=seconds),
+        )
+    Job.objects.create(user=alice, kind="generate", status="running", started_at=now)
+    Job.objects.create(
+        user=alice, kind="generate", status="running", started_at=now - timedelta(seconds=3)
+    )
+    body = {"image": sample_b64(), "template": "Grayscale", "templateType": "filters"}
+    response = api("post", "/api/generate", key=secret, json=body, headers=ASYNC)
+    assert response.status_code == 429
+    assert response["Retry-After"] in ("7", "8")  # 10 s less the 3 s (and a moment) it has run
+    assert response.json()["error"]["details"]["retry_after"] == int(response["Retry-After"])
 
 
 def test_cancel_a_queued_job_refunds_it(api, alice, alice_key):
@@ -211,8 +235,11 @@ def test_cancel_a_queued_job_refunds_it(api, alice, alice_key):
     assert balance(alice) == 49
     response = api("post", f"/api/jobs/{job_id}/cancel", key=secret)
     assert response.status_code == 200
-    assert response.json()["data"]["status"] == "cancelled"
+    data = response.json()["data"]
+    assert (data["status"], data["credits"], data["refunded_credits"]) == ("cancelled", 0, 1)
     assert balance(alice) == 50
+    data = api("get", f"/api/jobs/{job_id}", key=secret).json()["data"]
+    assert (data["credits"], data["refunded_credits"]) == (0, 1)
     again = api("post", f"/api/jobs/{job_id}/cancel", key=secret)
     assert again.status_code == 409
     assert balance(alice) == 50

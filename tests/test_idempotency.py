@@ -33,6 +33,8 @@ def test_same_key_and_body_ten_times_is_one_job_and_one_debit(api, alice, alice_
     ]
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["data"]["id"] for r in responses}) == 1
+    assert "Idempotent-Replayed" not in responses[0]
+    assert all(r["Idempotent-Replayed"] == "true" for r in responses[1:])
     assert Job.objects.filter(user=alice).count() == 1
     assert LedgerEntry.objects.filter(user=alice, kind="debit").count() == 1
 

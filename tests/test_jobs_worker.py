@@ -32,6 +32,7 @@ def _wait_until_final(job_id, seconds: float = 60) -> Job:
 
 
 def _output(api, secret, data) -> Image.Image:
+    assert data["output_url"] == f"http://testserver/api/jobs/{data['id']}/output"  # absolute
     response = api("get", data["output_url"], key=secret)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"

@@ -168,7 +168,8 @@ def test_a_valid_key_is_never_counted_or_answered_by_the_keyless_limiter(api, al
     # The address is over its keyless limit; a valid key from it is served all the same.
     response = api("get", "/api/user/profile", key=alice_key[1])
     assert response.status_code == 200
-    assert response["X-RateLimit-Limit"] == "15"  # the key's bucket, not the address's
+    # The key's bucket (Free: 10 a minute, burst 15), not the address's (60, 60).
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Burst"]) == ("10", "15")
     response = api("get", "/api/nope", key=alice_key[1])
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"

@@ -20,7 +20,8 @@ def test_exactly_15_in_a_burst_then_one_per_6_seconds(api, alice_key):
         for n in range(15):
             response = api("get", "/api/user/profile", key=secret)
             assert response.status_code == 200
-            assert response["X-RateLimit-Limit"] == "15"
+            assert response["X-RateLimit-Limit"] == "10"  # per minute, as the plan sells it
+            assert response["X-RateLimit-Burst"] == "15"
             assert response["X-RateLimit-Remaining"] == str(14 - n)
             assert response["X-RateLimit-Reset"] == str(math.ceil(START + 6 * (n + 1)))
         response = api("get", "/api/user/profile", key=secret)
@@ -67,7 +68,7 @@ def test_limits_are_per_key_and_come_from_the_plan(api, alice, mint):
         ]
         response = api("get", "/api/user/profile", key=second)
         assert response.status_code == 200
-        assert response["X-RateLimit-Limit"] == "2"
+        assert (response["X-RateLimit-Limit"], response["X-RateLimit-Burst"]) == ("60", "2")
 
 
 def test_requests_without_a_valid_key_are_limited_by_address(api, db, settings):

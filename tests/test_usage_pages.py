@@ -47,11 +47,11 @@ def test_filtering_by_key_and_endpoint_changes_the_numbers(api, alice, alice_cli
     assert {e.endpoint for e in by_endpoint.context["recent"]} == {"GET /api/user/profile"}
 
 
-def test_bad_filters_get_a_clear_400(alice_client, bob, mint):
+def test_bad_filters_get_a_clear_422(alice_client, bob, mint):
     bob_key, _ = mint(bob, name="bob key")
     for query in ("days=12", f"key={bob_key.pk}", "key=abc", "endpoint=GET /admin/"):
         response = alice_client.get(f"/usage/?{query}")
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert "These filters are not valid" in response.content.decode()
     assert alice_client.get(f"/usage/export.csv?key={bob_key.pk}").status_code == 400
 

@@ -261,7 +261,7 @@ def usage_page(request: AuthedRequest) -> HttpResponse:
         query = {k: v for k, v in request.GET.items() if k in form.fields and v}
         context["export_query"] = urlencode(query)
     else:
-        status = 400
+        status = 422
     template = "usage/usage.html#report" if request.htmx else "usage/usage.html"
     return render(request, template, context, status=status)
 

@@ -68,6 +68,6 @@ def test_studio_rejects_a_bad_upload_with_a_message(client, bob):
     response = client.post(
         reverse("studio:run"), {"kind": "generate", "template": template.pk, "image": upload}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "not a readable PNG" in response.content.decode()
     assert Job.objects.filter(user=bob).count() == 0

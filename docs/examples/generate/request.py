@@ -29,7 +29,7 @@ while body["data"]["status"] in ("queued", "running"):
     time.sleep(1)
     body = session.get(f"{BASE_URL}/api/jobs/{body['data']['id']}", timeout=30).json()
 if body["data"]["status"] == "succeeded":
-    output = session.get(BASE_URL + body["data"]["output_url"], timeout=60)
+    output = session.get(body["data"]["output_url"], timeout=60)  # an absolute URL
     with open("result.png", "wb") as f:
         f.write(output.content)
 print(json.dumps(body, indent=2))

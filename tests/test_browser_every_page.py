@@ -1,0 +1,136 @@
+"""Every page at a phone's width (390 px) and a desktop's (1280 px): nothing scrolls sideways, no
+action button is cut off, and axe-core finds no serious or critical accessibility violation.
+Screenshots of each land in var/screenshots/pages/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import IN_CI, ROOT, SCREENSHOTS, sample_b64
+from docs.views import PAGES
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = (390, 1280)
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # `npm ci` (make test does)
+SIGNED_OUT = ["/", "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"] + [
+    page.url for page in PAGES
+]
+SIGNED_IN = [
+    "/dashboard/",
+    "/studio/",
+    "/studio/?tab=ocr",
+    "/jobs/",
+    "{job}",
+    "/usage/",
+    "/billing/",
+    "/settings/api-keys/",
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/2fa/",
+    "/account/delete/",
+]
+
+# What a page may not do at any width: scroll sideways, or hide part of a button or link that
+# looks like one (clipped by an ancestor that cuts off its overflow).
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth) {
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 3)
+      .map((el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
+    problems.push(`page is ${root.scrollWidth}px wide: ${wide.join(", ")}`);
+  }
+  for (const el of document.querySelectorAll("button, .btn, input[type=submit]")) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || getComputedStyle(el).visibility === "hidden") continue;
+    for (let parent = el.parentElement; parent; parent = parent.parentElement) {
+      const style = getComputedStyle(parent);
+      if (style.overflowX === "visible" && style.overflowY === "visible") continue;
+      const clip = parent.getBoundingClientRect();
+      if (box.right > clip.right + 1 || box.left < clip.left - 1) {
+        problems.push(`"${el.textContent.trim()}" is cut off`);
+      }
+      break;
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.fixture
+def page(_chromium, live_server):
+    """The shared page fixture's browser, with CSP bypassed so that axe-core can be injected."""
+    context = _chromium.new_context(base_url=live_server.url, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def _axe(page) -> list[str]:
+    """Serious and critical axe-core violations on the page, as "rule: n nodes"."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {len(v['nodes'])} x {v['nodes'][0]['target']}"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _visit(page, path: str, name: str, found: dict[str, list[str]]) -> None:
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 860})
+        response = page.goto(path)
+        assert response is not None and response.status < 400, (path, response and response.status)
+        page.wait_for_load_state("networkidle")
+        problems = page.evaluate(LAYOUT_PROBLEMS)
+        if AXE.exists():
+            problems += _axe(page)
+        if problems:
+            found[f"{path} @ {width}"] = problems
+        folder = SCREENSHOTS / "pages"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
+
+
+def _name(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+
+
+def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, api):
+    if not AXE.exists() and IN_CI:
+        pytest.fail("axe-core is not installed (npm ci; make test does it when npm is there)")
+    found: dict[str, list[str]] = {}
+    for path in SIGNED_OUT:
+        _visit(page, path, "out-" + _name(path), found)
+
+    # A signed-in account with something on every page: keys (one rolled), a job, usage.
+    key, secret = mint(alice, name="production server")
+    key.roll("24h")
+    mint(alice, name="laptop", scopes=["generate", "jobs:read"])
+    job = api(
+        "post",
+        "/api/generate",
+        key=secret,
+        json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
+        headers={"Prefer": "respond-async"},
+    ).json()["data"]
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/dashboard/$"))
+    for path in SIGNED_IN:
+        path = path.format(job=f"/jobs/{job['id']}/")
+        _visit(page, path, "in-" + _name(path), found)
+    (SCREENSHOTS / "pages" / "problems.json").write_text(json.dumps(found, indent=1))
+    assert found == {}, json.dumps(found, indent=1)
