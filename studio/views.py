@@ -19,11 +19,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from billing.credits import credit_summary
 from billing.models import plan_of
 from nanostudio.http import AuthedRequest
 from studio import actions, engines, storage
 from studio.engines import builtin
-from studio.forms import GenerateForm, OcrForm
+from studio.forms import GenerateForm, OcrForm, PromptForm
 from studio.models import Job, Template
 from studio.rejections import Rejected
 
@@ -39,60 +40,99 @@ def _gallery(user: User) -> list[dict[str, Any]]:
     return [{"type": name, "templates": templates} for name, templates in groups]
 
 
+TABS = ("generate", "prompt", "ocr")
+# The API's error messages name fields as `image`; the page speaks of them in words.
+_FIELD_WORDS = {"`image`": "the image", "`template`": "the template", "`prompt`": "the prompt"}
+
+
+def plain(message: str) -> str:
+    """An API error message in plain words, for the Studio page."""
+    for name, words in _FIELD_WORDS.items():
+        message = message.replace(name, words)
+    message = message.replace("`", "")
+    return message[:1].upper() + message[1:]
+
+
+def _studio_page(
+    request: AuthedRequest,
+    tab: str,
+    forms: dict[str, Any] | None = None,
+    kept: tuple[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The Studio with its three forms, any of them re-shown with the user's input."""
+    user = request.user
+    upstream = engines.get(Template.Engine.UPSTREAM)
+    forms = forms or {}
+    context = {
+        "tab": tab,
+        "gallery": _gallery(user),
+        "form": forms.get("generate") or GenerateForm(user_id=user.pk),
+        "ocr_form": forms.get("ocr") or OcrForm(user_id=user.pk),
+        "prompt_form": forms.get("prompt") or PromptForm(),
+        "balance": credit_summary(user)["remaining"],  # None: unlimited
+        "prompt_unavailable": None
+        if upstream.available()
+        else "No upstream image model is configured on this server yet.",
+        "kept_token": kept[0] if kept else "",
+        "kept_name": kept[1] if kept else "",
+    }
+    return render(request, "studio/studio.html", context, status=status)
+
+
 @login_required
 def studio(request: AuthedRequest) -> HttpResponse:
-    tab = "ocr" if request.GET.get("tab") == "ocr" else "generate"
-    return render(
-        request,
-        "studio/studio.html",
-        {
-            "gallery": _gallery(request.user),
-            "tab": tab,
-            "form": GenerateForm(),
-            "ocr_form": OcrForm(),
-        },
-    )
+    tab = request.GET.get("tab", "")
+    return _studio_page(request, tab if tab in TABS else "generate")
 
 
 @login_required
 @require_POST
 def run(request: AuthedRequest) -> HttpResponse:
     """Submit from the Studio: the same acceptance path as the API, with a session."""
-    is_ocr = request.POST.get("kind") == "ocr"
-    form = (OcrForm if is_ocr else GenerateForm)(request.POST, request.FILES)
+    user = request.user
+    kind = request.POST.get("kind", "")
+    tab = kind if kind in TABS else "generate"
+    form: GenerateForm | OcrForm | PromptForm
+    if tab == "prompt":
+        form = PromptForm(request.POST)
+    elif tab == "ocr":
+        form = OcrForm(request.POST, request.FILES, user_id=user.pk)
+    else:
+        form = GenerateForm(request.POST, request.FILES, user_id=user.pk)
     if form.is_valid():
         try:
-            if is_ocr:
-                accepted = actions.submit_ocr(
-                    request.user,
-                    None,
-                    image=form.image_base64(),
-                    language=form.cleaned_data["language"],
-                    output_format=form.cleaned_data["output_format"],
-                )
-            else:
-                accepted = actions.submit_generate(
-                    request.user,
-                    None,
-                    image=form.image_base64(),
-                    template=form.cleaned_data["template"],
-                    params={},
-                )
+            accepted = _submit(user, form)
         except Rejected as error:
-            messages.error(request, error.message)
+            messages.error(request, plain(error.message))
         else:
             return redirect("studio:job", job_id=accepted.job.pk)
     else:
         for field_errors in form.errors.values():
             for message in field_errors:
-                messages.error(request, str(message))
-    context = {
-        "gallery": _gallery(request.user),
-        "tab": "ocr" if is_ocr else "generate",
-        "form": form if not is_ocr else GenerateForm(),
-        "ocr_form": form if is_ocr else OcrForm(),
-    }
-    return render(request, "studio/studio.html", context, status=422)
+                messages.error(request, plain(str(message)))
+    kept = None
+    if isinstance(form, GenerateForm | OcrForm) and (token := form.keep()):
+        kept = (token, form.filename)
+    return _studio_page(request, tab, {tab: form}, kept, status=422)
+
+
+def _submit(user: User, form: GenerateForm | OcrForm | PromptForm) -> actions.Accepted:
+    data = form.cleaned_data
+    if isinstance(form, PromptForm):
+        params = {"prompt": data["prompt"], "size": data["size"], "model": None}
+        return actions.submit_generate(user, None, image=None, template=None, params=params)
+    if isinstance(form, OcrForm):
+        return actions.submit_ocr(
+            user,
+            None,
+            image=form.image_base64(),
+            language=data["language"],
+            output_format=data["output_format"],
+        )
+    return actions.submit_generate(
+        user, None, image=form.image_base64(), template=data["template"], params={}
+    )
 
 
 def _get_job_for_user(request: AuthedRequest, job_id: uuid.UUID) -> Job:

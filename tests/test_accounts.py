@@ -49,19 +49,31 @@ def test_it_signs_up_verifies_and_lands_on_the_dashboard(client, mailoutbox):
     link = _link(mailoutbox[0].body)
     assert client.get(link).status_code == 200
     response = client.post(link)
+    # Opened in the browser that signed up: signed in at once, straight to the dashboard.
     assert response.status_code == 302
-    assert response["Location"] == reverse("account_login")
-    assert EmailAddress.objects.get(user=user).verified
-
-    response = client.post(
-        reverse("account_login"), {"login": "dora@example.com", "password": PASSWORD}
-    )
     assert response["Location"] == reverse("accounts:dashboard")
+    assert EmailAddress.objects.get(user=user).verified
     assert Subscription.objects.get(user=user).plan.slug == "free"
     page = client.get(reverse("accounts:dashboard"))
     assert page.status_code == 200
     assert b"Free" in page.content
     assert b"50 credits a month" in page.content
+
+
+@pytest.mark.django_db
+def test_a_link_opened_elsewhere_verifies_but_asks_for_the_password(client, mailoutbox):
+    from django.test import Client
+
+    _sign_up(client)
+    elsewhere = Client()
+    response = elsewhere.post(_link(mailoutbox[0].body))
+    assert response["Location"] == reverse("account_login")
+    assert EmailAddress.objects.get(email="dora@example.com").verified
+    assert elsewhere.get(reverse("accounts:dashboard")).status_code == 302  # not signed in
+    response = elsewhere.post(
+        reverse("account_login"), {"login": "dora@example.com", "password": PASSWORD}
+    )
+    assert response["Location"] == reverse("accounts:dashboard")
 
 
 @pytest.mark.django_db
@@ -187,3 +199,27 @@ def test_the_dev_mailbox_exists_only_in_debug(client, settings, db, tmp_path):
     assert response.status_code == 200
     assert b"Confirm" in response.content
     assert b'href="http://testserver/accounts/confirm-email/abc/"' in response.content
+
+
+@pytest.mark.django_db
+def test_the_dashboard_checklist_ticks_itself_and_then_goes(alice_client, alice, api, mint):
+    from conftest import sample_b64
+
+    page = alice_client.get(reverse("accounts:dashboard")).content.decode()
+    assert "Get started" in page and "Next: <a" in page and "Create an API key" in page
+    assert page.count("(done)") == 0
+    assert "No jobs yet" in page
+
+    _, secret = mint(alice, name="laptop")
+    page = alice_client.get(reverse("accounts:dashboard")).content.decode()
+    assert page.count("(done)") == 1  # the key exists; no call yet
+    assert "Next: <a" in page and "Call GET /api/user/profile" in page
+
+    assert api("get", "/api/user/profile", key=secret).status_code == 200
+    body = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+    headers = {"Prefer": "respond-async"}
+    assert api("post", "/api/generate", key=secret, json=body, headers=headers).status_code == 202
+    page = alice_client.get(reverse("accounts:dashboard")).content.decode()
+    assert "Get started" not in page and "Next:" not in page  # all three done: it is gone
+    assert "Recent jobs" in page and "Sepia" in page and "Queued" in page
+    assert "You are on Free with 49 credits left" in page

@@ -132,5 +132,17 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     for path in SIGNED_IN:
         path = path.format(job=f"/jobs/{job['id']}/")
         _visit(page, path, "in-" + _name(path), found)
+    # On a phone the links are behind the Menu disclosure, the account ones included.
+    page.set_viewport_size({"width": 390, "height": 860})
+    page.goto("/dashboard/")
+    assert not page.get_by_role("link", name="API Keys").first.is_visible()
+    page.get_by_text("Menu", exact=True).click()
+    menu = page.get_by_role("navigation", name="Main menu")
+    assert menu.get_by_role("link", name="alice@example.com").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "pages" / "menu-open-390.png"))
+    menu.get_by_role("link", name="API Keys").click()
+    page.wait_for_url("**/settings/api-keys/")
+    type(alice).objects.filter(pk=alice.pk).update(is_staff=True, is_superuser=True)
+    _visit(page, "/admin/", "admin-index", found)
     (SCREENSHOTS / "pages" / "problems.json").write_text(json.dumps(found, indent=1))
     assert found == {}, json.dumps(found, indent=1)

@@ -42,10 +42,13 @@ def test_key_dialogs_show_their_errors_in_place(page, live_server, alice, mint, 
     dialog = page.locator("dialog#dialog")
 
     page.get_by_role("link", name="Generate New Key").click()
+    dialog.get_by_role("heading", name="Generate a new API key").wait_for()
+    assert page.evaluate("document.activeElement.id") == "id_name"  # focus moved in
     dialog.get_by_label("Name").fill("laptop")
     dialog.get_by_role("button", name="Generate key").click()
     dialog.get_by_text("already").wait_for()
     _still_the_page(page)
+    assert page.evaluate("document.activeElement.name") == "name"  # the field in error
     screenshot(page, f"key-create-error-{'debug' if debug else 'prod'}")
 
     dialog.get_by_label("Name").fill("ci")

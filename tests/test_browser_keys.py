@@ -31,6 +31,9 @@ def test_create_copy_use_and_revoke_a_key(page, live_server, alice):
     screenshot(page, "key-create-dialog")
     dialog.get_by_role("button", name="Generate key").click()
     dialog.get_by_text("You won't see it again").wait_for()
+    # Focus is on the dialog's heading, which is in view.
+    assert page.evaluate("document.activeElement.textContent") == "Your new API key"
+    assert dialog.get_by_role("heading", name="Your new API key").is_visible()
     screenshot(page, "key-shown-once")
 
     dialog.get_by_role("button", name="Copy", exact=True).click()

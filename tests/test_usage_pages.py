@@ -32,6 +32,9 @@ def test_the_usage_page_shows_counts_charts_keys_and_log(api, alice, alice_clien
     assert html.count('class="chart-col"') == 60  # two charts of 30 days
     assert f"{utc_today():%a %b %-d}: 5 requests (4 2xx, 1 4xx, 0 5xx)" in html
     assert "404" in html and "NOT_FOUND" in html and server.hint in html and laptop.hint in html
+    # The 4xx bar is striped, not only a colour; the legend is read out too.
+    assert '<pattern id="requests-4xx"' in html and 'fill="url(#requests-4xx)"' in html
+    assert '<ul class="legend" aria-label="Legend">' in html
 
 
 def test_filtering_by_key_and_endpoint_changes_the_numbers(api, alice, alice_client, mint):

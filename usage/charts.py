@@ -127,7 +127,15 @@ def svg(chart: dict[str, Any], chart_id: str) -> SafeString:
         f'<svg class="chart-svg" viewBox="0 0 {chart["width"]} {chart["height"]}" role="img" '
         f'aria-labelledby="{chart_id}-summary" focusable="false">',
         f'<title id="{chart_id}-summary">{escape(chart["summary"])}</title>',
+        # 4xx bars striped, 5xx dotted: told apart without their colours.
+        f'<defs><pattern id="{chart_id}-4xx" width="4" height="4" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="4" height="4" fill="#f3d9bd"/>'
+        f'<rect width="2" height="4" fill="#b45f06"/></pattern>'
+        f'<pattern id="{chart_id}-5xx" width="4" height="4" patternUnits="userSpaceOnUse">'
+        f'<rect width="4" height="4" fill="#f1d0f5"/><circle cx="2" cy="2" r="1.4" '
+        f'fill="#a21caf"/></pattern></defs>',
     ]
+    patterned = {"series-4xx": f"url(#{chart_id}-4xx)", "series-5xx": f"url(#{chart_id}-5xx)"}
     left, right, axes = chart["plot_left"], chart["plot_right"], chart["plot_left"] > 0
     for tick in chart["y_ticks"]:
         parts.append(
@@ -153,7 +161,9 @@ def svg(chart: dict[str, Any], chart_id: str) -> SafeString:
         )
         parts += [
             f'<rect class="{s["class"]}" x="{s["x"]}" y="{s["y"]}" width="{s["width"]}" '
-            f'height="{s["height"]}" rx="1.5"/>'
+            f'height="{s["height"]}" rx="1.5"'
+            + (f' fill="{patterned[s["class"]]}"' if s["class"] in patterned else "")
+            + "/>"
             for s in column.segments
         ]
         parts.append("</g>")

@@ -25,9 +25,21 @@ const closeDialog = (d) => {
   document.getElementById("dialog-body").replaceChildren();
 };
 
+// Opening a dialog, or re-showing its form with errors, moves focus into it: to the first
+// field with an error, else to a field marked autofocus, else to its heading (the shown-once
+// secret: a screen reader starts with its title, and the title is in view).
 document.addEventListener("htmx:afterSwap", (event) => {
   const d = dialog();
-  if (d && event.detail.target.id === "dialog-body" && !d.open) d.showModal();
+  if (!d || event.detail.target.id !== "dialog-body") return;
+  if (!d.open) d.showModal();
+  const error = d.querySelector(".errorlist, .flash-error");
+  const field = error && (error.closest(".field, fieldset, form") || d).querySelector("input:not([type=hidden]), select, textarea");
+  const heading = d.querySelector("#dialog-title");
+  const target = field || d.querySelector("[autofocus]") || heading;
+  if (!target) return;
+  if (target === heading) heading.tabIndex = -1;
+  target.focus();
+  if (target === heading) d.scrollTop = 0;
 });
 
 document.addEventListener("click", (event) => {
@@ -108,3 +120,21 @@ document.addEventListener("pointerout", (event) => {
   chartTip.hidden = true;
   figure.querySelectorAll(".chart-col.is-active").forEach((c) => c.classList.remove("is-active"));
 });
+
+// Studio: the picked template's cost and the balance after the run, next to Run.
+const showRunCost = () => {
+  const picked = document.querySelector("input[name=template][data-cost]:checked");
+  const output = document.getElementById("run-cost");
+  if (!picked || !output) return;
+  const cost = Number(picked.dataset.cost);
+  const credits = `${cost} credit${cost === 1 ? "" : "s"}`;
+  const balance = output.dataset.balance;
+  const left = Number(balance) - cost;
+  output.textContent = balance === "" ? `Costs ${credits} · unlimited plan`
+    : left < 0 ? `Costs ${credits} · you have ${balance}, not enough`
+    : `Costs ${credits} · ${left} left after this run`;
+};
+document.addEventListener("change", (event) => {
+  if (event.target.matches("input[name=template][data-cost]")) showRunCost();
+});
+showRunCost();
