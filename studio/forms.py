@@ -84,4 +84,4 @@ class PromptForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Describe the picture, e.g. “a cute cat in a teacup, watercolour”.",
     )
-    size = forms.ChoiceField(choices=[(size, size.replace("x", " × ")) for size in SIZES])
+    size = forms.ChoiceField(choices=[(size, size.replace("x", " by ") + " px") for size in SIZES])
