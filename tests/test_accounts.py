@@ -223,3 +223,26 @@ def test_the_dashboard_checklist_ticks_itself_and_then_goes(alice_client, alice,
     assert "Get started" not in page and "Next:" not in page  # all three done: it is gone
     assert "Recent jobs" in page and "Sepia" in page and "Queued" in page
     assert "You are on Free with 49 credits left" in page
+
+
+@pytest.mark.django_db
+def test_account_pages_use_the_products_field_markup(client, alice):
+    import re
+
+    def check(url: str) -> None:
+        html = client.get(url).content.decode()
+        labels = re.findall(r"<label[^>]*>([^<]*)</label>", html)
+        assert labels, url
+        assert not [label for label in labels if label.strip().endswith(":")], (url, labels)
+        assert '<div class="field' in html, url
+
+    for url in ("account_login", "account_signup", "account_reset_password"):
+        check(reverse(url))
+    response = client.post(
+        reverse("account_login"), {"login": "alice@example.com", "password": "x"}
+    )
+    html = response.content.decode()
+    assert 'class="flash flash-error" role="alert"' in html  # the form's error, above its fields
+    client.force_login(alice)
+    for url in ("account_email", "account_change_password"):
+        check(reverse(url))

@@ -31,6 +31,7 @@ SIGNED_IN = [
     "/accounts/email/",
     "/accounts/password/change/",
     "/accounts/2fa/",
+    "/accounts/2fa/totp/activate/",
     "/account/delete/",
 ]
 
@@ -91,7 +92,6 @@ def _visit(page, path: str, name: str, found: dict[str, list[str]]) -> None:
         page.set_viewport_size({"width": width, "height": 860})
         response = page.goto(path)
         assert response is not None and response.status < 400, (path, response and response.status)
-        page.wait_for_load_state("networkidle")
         problems = page.evaluate(LAYOUT_PROBLEMS)
         if AXE.exists():
             problems += _axe(page)
