@@ -100,19 +100,22 @@ def run(request: AuthedRequest) -> HttpResponse:
         form = OcrForm(request.POST, request.FILES, user_id=user.pk)
     else:
         form = GenerateForm(request.POST, request.FILES, user_id=user.pk)
+    bad_image = False  # a file that cannot be used is not kept for the retry
     if form.is_valid():
         try:
             accepted = _submit(user, form)
         except Rejected as error:
+            bad_image = error.code in ("INVALID_IMAGE", "PAYLOAD_TOO_LARGE")
             messages.error(request, plain(error.message))
         else:
             return redirect("studio:job", job_id=accepted.job.pk)
     else:
+        bad_image = "image" in form.errors
         for field_errors in form.errors.values():
             for message in field_errors:
                 messages.error(request, plain(str(message)))
     kept = None
-    if isinstance(form, GenerateForm | OcrForm) and (token := form.keep()):
+    if isinstance(form, GenerateForm | OcrForm) and not bad_image and (token := form.keep()):
         kept = (token, form.filename)
     return _studio_page(request, tab, {tab: form}, kept, status=422)
 

@@ -86,6 +86,7 @@ def test_a_refused_run_keeps_the_file_and_the_page_speaks_plainly(page, live_ser
     message.wait_for()
     assert message.inner_text().startswith("The image is not a readable PNG")
     assert "`" not in message.inner_text()
+    assert page.locator(".kept-file").count() == 0  # an unusable file is not kept
 
 
 def test_the_prompt_tab_says_why_it_is_unavailable(page, live_server, settings):
