@@ -49,6 +49,9 @@ def main() -> int:
     }
     env = dict(os.environ)
     env["TESTING"] = "1"
+    # Settings as in production in both modes (embedded mode would default DEBUG on); the
+    # tests that need DEBUG turn it on themselves.
+    env["DEBUG"] = "0"
     # Tests speak plain HTTP to the test client and live server; the redirect itself is tested.
     env.setdefault("SECURE_SSL_REDIRECT", "0")
     env["VAR_DIR"] = str(ROOT / "var" / "test")
