@@ -25,10 +25,11 @@ def _get_key_for_user(request: AuthedRequest, key_id: int) -> ApiKey:
     return get_object_or_404(ApiKey, pk=key_id, user=request.user)
 
 
-def _dialog(
-    request: AuthedRequest, partial: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
-    """A dialog's content: the partial alone for htmx, else a page around it."""
+def _dialog(request: AuthedRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
+    """A dialog's content: the partial alone for htmx, else a page around it. A form with
+    errors answers 422, which htmx swaps in place (base.html's htmx-config)."""
+    form = context.get("form")
+    status = 422 if form is not None and form.errors else 200
     context = {"partial": f"{PAGE}#{partial}", **context}
     template = f"{PAGE}#{partial}" if request.htmx else "apikeys/dialog_page.html"
     return render(request, template, context, status=status)
@@ -82,8 +83,7 @@ def key_create(request: AuthedRequest) -> HttpResponse:
         else:
             response = _dialog(request, "secret", {"key": key, "secret": secret, "created": True})
             return trigger_client_event(response, "keys-changed", {}, after="swap")
-    status = 422 if form.errors else 200
-    return _dialog(request, "create-form", {"form": form, "presets": PRESETS}, status)
+    return _dialog(request, "create-form", {"form": form, "presets": PRESETS})
 
 
 @login_required
@@ -99,7 +99,7 @@ def key_roll(request: AuthedRequest, key_id: int) -> HttpResponse:
         secret = key.roll(form.cleaned_data["grace"])
         response = _dialog(request, "secret", {"key": key, "secret": secret, "created": False})
         return trigger_client_event(response, "keys-changed", {}, after="swap")
-    return _dialog(request, "roll-form", {"key": key, "form": form}, 422 if form.errors else 200)
+    return _dialog(request, "roll-form", {"key": key, "form": form})
 
 
 @login_required
@@ -114,7 +114,7 @@ def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
             form.add_error("name", str(taken))
         else:
             return _done(request, f"Renamed to “{key.name}”.")
-    return _dialog(request, "rename-form", {"key": key, "form": form}, 422 if form.errors else 200)
+    return _dialog(request, "rename-form", {"key": key, "form": form})
 
 
 @login_required

@@ -14,23 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _celery(env: dict[str, str], command: str, *args: str) -> subprocess.Popen:
+    """`celery --app nanostudio <command>`, quiet, in a session of its own."""
+    argv = [sys.executable, "-m", "celery", "--app", "nanostudio", command, "--loglevel", "WARNING"]
+    return subprocess.Popen([*argv, *args], cwd=ROOT, env=env, start_new_session=True)
+
+
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--app",
-        "nanostudio",
-        "worker",
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--concurrency",
-        "1",
-        *args,
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    return _celery(
+        env, "worker", "--without-gossip", "--without-mingle", "--concurrency", "1", *args
+    )
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -103,16 +96,4 @@ def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
 
 
 def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--app",
-        "nanostudio",
-        "beat",
-        "--loglevel",
-        "WARNING",
-        "--schedule",
-        str(schedule),
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    return _celery(env, "beat", "--schedule", str(schedule))
