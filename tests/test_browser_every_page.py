@@ -130,8 +130,8 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(re.compile(r"/dashboard/$"))
     for path in SIGNED_IN:
-        path = path.format(job=f"/jobs/{job['id']}/")
-        _visit(page, path, "in-" + _name(path), found)
+        name = "in-" + _name(path.replace("{job}", "/job/"))  # one file per page, whatever its id
+        _visit(page, path.format(job=f"/jobs/{job['id']}/"), name, found)
     # On a phone the links are behind the Menu disclosure, the account ones included.
     page.set_viewport_size({"width": 390, "height": 860})
     page.goto("/dashboard/")
