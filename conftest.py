@@ -42,6 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 SEED_MIGRATIONS = [
     ("billing.migrations.0002_seed_plans", "seed_plans"),
     ("studio.migrations.0003_seed_templates", "seed_templates"),
+    ("studio.migrations.0010_seed_image_model_templates", "forwards"),
 ]
 
 
@@ -154,6 +155,20 @@ def celery_worker(transactional_db) -> Iterator[subprocess.Popen]:
         yield process
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def fake(settings):
+    """A local server that answers as Gemini, OpenAI and an OpenAI-compatible image server do
+    (tests/fake_providers.py), with this process's settings pointed at it and a key each."""
+    from tests.fake_providers import FakeProviders
+
+    server = FakeProviders()
+    for name, value in server.settings.items():
+        setattr(settings, name, value)
+    settings.IMAGE_PROVIDER = ""
+    yield server
+    server.close()
 
 
 # --- Browser -------------------------------------------------------------------------------

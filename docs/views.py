@@ -14,7 +14,7 @@ from apikeys.models import PRESETS, ApiKey, Scope
 from billing.models import DEFAULT_PLAN_SLUG, Plan, plan_of
 from docs import examples
 from nanostudio.errors import ERROR_CODES
-from studio.engines import ocr
+from studio.engines import ocr, providers
 from studio.models import Template
 
 
@@ -41,11 +41,13 @@ PAGES = [
     Page("authentication", "Authentication", "Guides", ["profile"]),
     Page("rate-limits", "Rate limits and credits", "Guides", ["retry"]),
     Page("errors", "Errors", "Guides", ["retry"]),
+    Page("image-models", "Image models", "Guides", ["models"]),
     Page("api/profile", "Profile", "Endpoints", ["profile"]),
     Page("api/generate", "Generate", "Endpoints", ["generate"]),
     Page("api/ocr", "OCR", "Endpoints", ["ocr"]),
     Page("api/jobs", "Jobs", "Endpoints", ["jobs"]),
     Page("api/templates", "Templates", "Endpoints", ["templates"]),
+    Page("api/models", "Models", "Endpoints", ["models"]),
     Page("api/usage", "Usage", "Endpoints", ["usage"]),
     Page("api/keys", "Keys", "Endpoints", ["keys"]),
     Page("templates", "Template catalogue", "Reference"),
@@ -87,6 +89,9 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         plan = plan or Plan.objects.filter(slug=DEFAULT_PLAN_SLUG).first()
         context["catalogue_plan"] = plan
         context["catalogue"] = Template.objects.catalogue(plan)
+    if current.slug == "image-models":
+        context["providers"] = providers.all_providers().values()
+        context["default_provider"] = providers.default()
     return render(request, current.template, context)
 
 

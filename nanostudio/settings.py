@@ -289,10 +289,30 @@ JOB_RESEND_QUEUED_AFTER_S = env_int("JOB_RESEND_QUEUED_AFTER_S", 30)
 JOB_OUTPUT_RETENTION_DAYS = env_int("JOB_OUTPUT_RETENTION_DAYS", 7)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 25_000_000)
 IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 100)  # animated GIF/WebP/PNG; the first is used
-UPSTREAM_IMAGES_URL = env_str("UPSTREAM_IMAGES_URL")
+
+# Image-model providers (studio/engines/providers.py). A provider is configured by its key (or,
+# for a self-hosted OpenAI-compatible server, its URL). `*_MODELS` lists the models offered as
+# `name:credits`, the first being the default. IMAGE_PROVIDER picks the provider for prompts and
+# for templates whose engine is "auto"; empty means the first configured of gemini, openai,
+# upstream. Each provider gets at most `*_MAX_CONCURRENCY` calls at a time across all workers.
+IMAGE_PROVIDER = env_str("IMAGE_PROVIDER")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY")
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta")
+GEMINI_MODELS = env_list(
+    "GEMINI_MODELS", ["gemini-2.5-flash-image:2", "gemini-3-pro-image-preview:6"]
+)
+GEMINI_TIMEOUT_S = env_int("GEMINI_TIMEOUT_S", 60)
+GEMINI_MAX_CONCURRENCY = env_int("GEMINI_MAX_CONCURRENCY", 4)
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_IMAGE_MODELS = env_list("OPENAI_IMAGE_MODELS", ["gpt-image-1:4", "gpt-image-1-mini:2"])
+OPENAI_TIMEOUT_S = env_int("OPENAI_TIMEOUT_S", 120)
+OPENAI_MAX_CONCURRENCY = env_int("OPENAI_MAX_CONCURRENCY", 4)
+UPSTREAM_IMAGES_URL = env_str("UPSTREAM_IMAGES_URL")  # e.g. http://gpu-box:8080/v1
 UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
-UPSTREAM_MODEL = env_str("UPSTREAM_MODEL", "gpt-image-1")
+UPSTREAM_MODELS = env_list("UPSTREAM_MODELS", [env_str("UPSTREAM_MODEL", "gpt-image-1") + ":2"])
 UPSTREAM_TIMEOUT_S = env_int("UPSTREAM_TIMEOUT_S", 60)
+UPSTREAM_MAX_CONCURRENCY = env_int("UPSTREAM_MAX_CONCURRENCY", 4)
 
 # --- Usage metering ------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
 from nanostudio.schemas import utc_timestamp
-from studio import engines, storage, waiting
+from studio import storage, waiting
+from studio.engines import providers
 from studio.images import check_image
 from studio.models import Job, Template
 from studio.rejections import Rejected
@@ -76,26 +77,74 @@ def submit_generate(
     template: Template | None,
     params: dict[str, Any],
 ) -> Accepted:
+    """A template on an image, or (template None) a text-to-image `params["prompt"]` with
+    optional `model`, `size` or `aspect_ratio`."""
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
         raise Rejected("INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
-    engine_name = template.engine if template else Template.Engine.UPSTREAM
     if template is not None and not template.offered_on(plan):
         raise Rejected(
             "INSUFFICIENT_PERMISSIONS",
             PLAN_LACKS_FEATURE,
             {"feature": f"template:{template.type}"},
         )
-    if not engines.get(engine_name).available():
+    if template is not None and not template.uses_image_model:
+        job_params: dict[str, Any] = {}
+        cost = template.cost
+    else:
+        job_params, cost = route_to_image_model(template, params)
+    checked = check_image(image) if image is not None else None
+    return _accept(user, api_key, Job.Kind.GENERATE, template, job_params, checked, cost, plan)
+
+
+def route_to_image_model(
+    template: Template | None, request: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """The provider, model and shape a job on an image model runs with (kept in its params,
+    so the worker runs what was priced), and its cost. Rejected if it cannot run here."""
+    engine = template.engine if template else providers.AUTO
+    reason = providers.unavailable_reason(engine)
+    provider = providers.resolve(engine)
+    if reason or provider is None:
+        what = "this template" if template else "text to image"
         raise Rejected(
             "ENGINE_UNAVAILABLE",
-            "This template's engine is not available right now. Nothing was charged.",
-            {"engine": engine_name},
+            f"The image model for {what} is not configured here. {reason} Nothing was charged.",
+            {"engine": engine},
             headers={"Retry-After": "60"},
         )
-    checked = check_image(image) if image is not None else None
-    cost = template.credit_cost if template else 1
-    return _accept(user, api_key, Job.Kind.GENERATE, template, params, checked, cost, plan)
+    if template is not None:
+        chosen = provider.model(template.model)
+        if chosen is None:
+            raise Rejected(
+                "ENGINE_UNAVAILABLE",
+                "This template's model is not offered on this server. Nothing was charged.",
+                {"engine": engine, "model": template.model},
+            )
+        routed = {"engine": provider.name, "model": chosen.name}
+        return routed, template.credit_cost or chosen.credit_cost
+    offered = providers.offered()
+    chosen = provider.default_model
+    if request.get("model"):
+        found = next((m for m in offered if m.name == request["model"]), None)
+        if found is None:
+            names = [m.name for m in offered]
+            raise Rejected(
+                "VALIDATION_ERROR",
+                f"There is no image model “{request['model']}” here. Available: "
+                f"{', '.join(names)} (GET /api/models lists them with their cost).",
+                {"fields": {"model": "Unknown image model."}, "models": names},
+            )
+        chosen, provider = found, providers.get(found.provider)
+    try:
+        shape = provider.shape(request.get("size"), request.get("aspect_ratio"))
+    except ValueError as exc:
+        field = "aspect_ratio" if request.get("aspect_ratio") else "size"
+        raise Rejected(
+            "VALIDATION_ERROR", f"{exc} ({chosen.name})", {"fields": {field: str(exc)}}
+        ) from None
+    routed = {"engine": provider.name, "model": chosen.name, "prompt": request["prompt"]}
+    return routed | shape, chosen.credit_cost
 
 
 def submit_ocr(

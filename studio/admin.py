@@ -13,7 +13,7 @@ from studio.models import Job, Template
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin[Template]):
-    list_display = ["name", "type", "engine", "credit_cost", "enabled", "sort_order"]
+    list_display = ["name", "type", "engine", "model", "credit_cost", "enabled", "sort_order"]
     list_filter = ["type", "engine", "enabled"]
     list_editable = ["credit_cost", "enabled", "sort_order"]
     search_fields = ["name", "description"]

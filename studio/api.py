@@ -24,6 +24,7 @@ from nanostudio.errors import ERROR_CODES, ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Body, envelope, errors, ok
 from studio import actions, storage
+from studio.engines import providers
 from studio.idempotency import Replay, idempotent
 from studio.models import Job, Template
 from studio.waiting import wait_for
@@ -70,8 +71,17 @@ class GenerateIn(Body):
     template: str | None = Field(default=None, max_length=80)
     templateType: str | None = Field(default=None, max_length=40)
     prompt: str | None = Field(default=None, min_length=1, max_length=4000)
-    model: str | None = Field(default=None, max_length=100)
-    size: Literal["256x256", "512x512", "1024x1024", "1024x1536", "1536x1024"] | None = None
+    model: str | None = Field(
+        default=None, max_length=100, description="With a prompt: see GET /api/models."
+    )
+    size: Literal["256x256", "512x512", "1024x1024", "1024x1536", "1536x1024"] | None = Field(
+        default=None, description="With a prompt; or `aspect_ratio`."
+    )
+    aspect_ratio: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]?:[1-9][0-9]?$",
+        description="With a prompt, e.g. `1:1`, `2:3`, `16:9` (GET /api/models: per model).",
+    )
 
     @model_validator(mode="after")
     def template_or_prompt(self) -> GenerateIn:
@@ -82,6 +92,10 @@ class GenerateIn(Body):
             if missing:
                 raise ValueError(
                     f"Send `image`, `template` and `templateType` (missing: {', '.join(missing)}), or a `prompt`."
+                )
+            if self.model or self.size or self.aspect_ratio:
+                raise ValueError(
+                    "`model`, `size` and `aspect_ratio` go with a `prompt`; a template brings its own."
                 )
         elif self.image or self.template:
             raise ValueError(
@@ -170,7 +184,7 @@ def job_failed(job: Job, request: HttpRequest) -> ApiError:
     response={200: envelope(JobOut), 202: envelope(JobOut), **errors(402, 409, 413, 422, 502, 504)},
 )
 def generate(request: ApiRequest, payload: GenerateIn) -> Status[dict[str, Any]]:
-    """Run a template on an image, or a text-to-image `prompt` on the upstream model.
+    """Run a template on an image, or make an image from a `prompt` on an image model.
 
     Waits for the result (up to 30 s) and answers 200 with the finished job; with
     `Prefer: respond-async` answers 202 at once, with `Location: /api/jobs/{id}`.
@@ -183,13 +197,9 @@ def generate(request: ApiRequest, payload: GenerateIn) -> Status[dict[str, Any]]
             # template_or_prompt() made sure both are there without a prompt.
             assert payload.template and payload.templateType
             template = actions.find_template(payload.template, payload.templateType)
-        params = {"prompt": payload.prompt, "model": payload.model, "size": payload.size}
+        params = payload.model_dump(include={"prompt", "model", "size", "aspect_ratio"})
         return actions.submit_generate(
-            request.user,
-            request.auth,
-            image=payload.image,
-            template=template,
-            params={} if template else params,
+            request.user, request.auth, image=payload.image, template=template, params=params
         )
 
     return _submit(request, accept)
@@ -320,8 +330,8 @@ class TemplateOut(Schema):
     name: str
     type: str
     description: str
-    credit_cost: int
-    engine: str
+    credit_cost: int = Field(description="Credits per run (on image models, by the model).")
+    engine: str = Field(description="builtin, or the image model's provider (auto = default).")
     available: bool
     unavailable_reason: str | None
 
@@ -349,7 +359,7 @@ def list_templates(request: ApiRequest) -> dict[str, Any]:
                             "name": t.name,
                             "type": t.type,
                             "description": t.description,
-                            "credit_cost": t.credit_cost,
+                            "credit_cost": t.cost,
                             "engine": t.engine,
                             "available": t.unavailable_reason is None,
                             "unavailable_reason": t.unavailable_reason,
@@ -361,3 +371,39 @@ def list_templates(request: ApiRequest) -> dict[str, Any]:
             ]
         }
     )
+
+
+class ModelOut(Schema):
+    name: str = Field(description="Send as `model` with a `prompt`.")
+    label: str
+    provider: str
+    credit_cost: int
+    default: bool = Field(description="Used when a prompt names no model.")
+    aspect_ratios: list[str]
+    sizes: list[str]
+
+
+class ModelListOut(Schema):
+    models: list[ModelOut]
+
+
+@router.get("/models", response={200: envelope(ModelListOut), **errors()})
+def list_models(request: ApiRequest) -> dict[str, Any]:
+    """The image models this server offers for `prompt` requests, with their credit cost; the
+    default first. Empty while no image model is configured."""
+    default = providers.default()
+    models = []
+    for model in providers.offered():
+        provider = providers.get(model.provider)
+        models.append(
+            {
+                "name": model.name,
+                "label": model.label,
+                "provider": model.provider,
+                "credit_cost": model.credit_cost,
+                "default": provider == default and model.default,
+                "aspect_ratios": list(provider.aspect_ratios()),
+                "sizes": list(provider.sizes()),
+            }
+        )
+    return ok({"models": models})

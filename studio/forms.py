@@ -8,13 +8,14 @@ from django import forms
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 
-from studio.engines import ocr
+from studio.engines import ocr, providers
 from studio.models import Template
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # A picked file is kept this long after a refused run, so that a retry needs no second pick.
 KEEP_UPLOAD_S = 15 * 60
-SIZES = ["1024x1024", "1024x1536", "1536x1024", "512x512", "256x256"]
+# Shapes every image model makes (as an aspect ratio, or the size of that shape).
+SHAPES = [("1:1", "Square"), ("2:3", "Portrait (2:3)"), ("3:2", "Landscape (3:2)")]
 
 
 class UploadForm(forms.Form):
@@ -84,4 +85,12 @@ class PromptForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Describe the picture, e.g. “a cute cat in a teacup, watercolour”.",
     )
-    size = forms.ChoiceField(choices=[(size, size.replace("x", " by ") + " px") for size in SIZES])
+    model = forms.ChoiceField(required=False)
+    aspect_ratio = forms.ChoiceField(choices=SHAPES, label="Shape")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.models = providers.offered()
+        model_field = self.fields["model"]
+        assert isinstance(model_field, forms.ChoiceField)
+        model_field.choices = [(model.name, model.label) for model in self.models]

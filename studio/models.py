@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -20,16 +22,13 @@ class TemplateQuerySet(models.QuerySet["Template"]):
 
     def catalogue(self, plan: Plan | None) -> list[tuple[str, list[Template]]]:
         """Enabled templates grouped by type, each with `unavailable_reason` (None if usable)."""
-        from studio import engines
-
-        ready = {name: engines.get(name).available() for name in engines.ENGINES}
         groups: dict[str, list[Template]] = {}
         for template in self.enabled().prefetch_related("plans"):
             template.unavailable_reason = None
             if not template.offered_on(plan):
                 template.unavailable_reason = "Your plan does not include this template."
-            elif not ready[template.engine]:
-                template.unavailable_reason = "The engine for this template is not configured."
+            else:
+                template.unavailable_reason = template.engine_unavailable_reason()
             groups.setdefault(template.type, []).append(template)
         return list(groups.items())
 
@@ -39,14 +38,37 @@ class Template(models.Model):
 
     class Engine(models.TextChoices):
         BUILTIN = "builtin", "Built-in (Pillow)"
-        UPSTREAM = "upstream", "Upstream image model"
+        AUTO = "auto", "Image model: the server's default provider"
+        GEMINI = "gemini", "Gemini (GEMINI_API_KEY)"
+        OPENAI = "openai", "OpenAI (OPENAI_API_KEY)"
+        UPSTREAM = "upstream", "OpenAI-compatible server (UPSTREAM_IMAGES_URL)"
 
     name = models.CharField(max_length=80)
     type = models.SlugField(max_length=40, help_text="e.g. styles, filters, adjustments, frames")
     description = models.CharField(max_length=200, blank=True)
     engine = models.CharField(max_length=20, choices=Engine.choices, default=Engine.BUILTIN)
-    parameters = models.JSONField(default=dict, blank=True)
-    credit_cost = models.PositiveIntegerField(default=1)
+    prompt = models.TextField(
+        blank=True, help_text="Image models: the instruction sent with the user's image."
+    )
+    model = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Gemini, OpenAI or server engines: one of its models; empty for its default.",
+    )
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'Built-in: {"op": …}. Gemini: "aspect_ratio", "image_size". OpenAI and servers: '
+            '"size", "quality", "background", "input_fidelity".'
+        ),
+    )
+    credit_cost = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Empty: 1 on the built-in engine, the model's cost on an image model.",
+    )
 
     # Not a column: why the template cannot be used now, set by TemplateQuerySet.catalogue().
     unavailable_reason: str | None = None
@@ -67,6 +89,42 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type})"
+
+    def clean(self) -> None:
+        from studio.engines import providers
+
+        if self.engine == self.Engine.BUILTIN:
+            return
+        if not self.prompt.strip():
+            raise ValidationError({"prompt": "An image-model template needs its instruction."})
+        if self.engine == self.Engine.AUTO:
+            if self.model:
+                raise ValidationError(
+                    {"model": "Leave it empty on the default provider, or pick an engine."}
+                )
+        elif providers.get(self.engine).model(self.model) is None:
+            names = ", ".join(m.name for m in providers.get(self.engine).models)
+            raise ValidationError({"model": f"This engine offers: {names}."})
+
+    @property
+    def uses_image_model(self) -> bool:
+        return self.engine != self.Engine.BUILTIN
+
+    @property
+    def cost(self) -> int:
+        """Credits per run: its own cost if set, else 1 (built-in) or its model's cost."""
+        from studio.engines import providers
+
+        if self.credit_cost:
+            return self.credit_cost
+        if not self.uses_image_model:
+            return 1
+        return providers.credit_cost(self.engine, self.model)
+
+    def engine_unavailable_reason(self) -> str | None:
+        from studio.engines import providers
+
+        return providers.unavailable_reason(self.engine) if self.uses_image_model else None
 
     def offered_on(self, plan: Plan | None) -> bool:
         if plan is None:
@@ -221,8 +279,11 @@ class Job(models.Model):
 
     @property
     def engine_name(self) -> str:
+        """The engine that runs it: for image models, the provider chosen at accept time."""
         if self.kind == self.Kind.OCR:
             return "ocr"
+        if "engine" in self.params:
+            return str(self.params["engine"])
         return self.template.engine if self.template else Template.Engine.UPSTREAM
 
     @property

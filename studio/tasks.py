@@ -106,6 +106,9 @@ def run_job(job_id: str) -> None:
     except SoftTimeLimitExceeded:
         fail(job, "TIMEOUT", f"The job did not finish within {settings.JOB_TIME_LIMIT_S} s.")
         return
+    except engines.ContentRejected as exc:
+        fail(job, "CONTENT_REJECTED", str(exc))
+        return
     except engines.EngineError as exc:
         fail(job, "ENGINE_ERROR", str(exc))
         return

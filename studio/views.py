@@ -23,7 +23,7 @@ from billing.credits import credit_summary
 from billing.models import plan_of
 from nanostudio.http import AuthedRequest
 from studio import actions, engines, storage
-from studio.engines import builtin
+from studio.engines import builtin, providers
 from studio.forms import GenerateForm, OcrForm, PromptForm
 from studio.models import Job, Template
 from studio.rejections import Rejected
@@ -62,18 +62,30 @@ def _studio_page(
 ) -> HttpResponse:
     """The Studio with its three forms, any of them re-shown with the user's input."""
     user = request.user
-    upstream = engines.get(Template.Engine.UPSTREAM)
     forms = forms or {}
+    gallery = _gallery(user)
+    prompt_form = forms.get("prompt") or PromptForm()
+    balance = credit_summary(user)["remaining"]  # None: unlimited
+    picked = prompt_form["model"].value() or ""
+    models = prompt_form.models
+    prompt_cost = next((m.credit_cost for m in models if m.name == picked), None) or (
+        providers.credit_cost(providers.AUTO)
+    )
     context = {
         "tab": tab,
-        "gallery": _gallery(user),
+        "gallery": gallery,
+        "unavailable_reasons": sorted(
+            {t.unavailable_reason for g in gallery for t in g["templates"] if t.unavailable_reason}
+        ),
         "form": forms.get("generate") or GenerateForm(user_id=user.pk),
         "ocr_form": forms.get("ocr") or OcrForm(user_id=user.pk),
-        "prompt_form": forms.get("prompt") or PromptForm(),
-        "balance": credit_summary(user)["remaining"],  # None: unlimited
-        "prompt_unavailable": None
-        if upstream.available()
-        else "No upstream image model is configured on this server yet.",
+        "prompt_form": prompt_form,
+        "balance": balance,
+        "prompt_cost": prompt_cost,
+        "prompt_left": None if balance is None else balance - prompt_cost,
+        "ocr_cost": actions.OCR_CREDIT_COST,
+        "ocr_left": None if balance is None else balance - actions.OCR_CREDIT_COST,
+        "prompt_unavailable": providers.unavailable_reason(providers.AUTO),
         "kept_token": kept[0] if kept else "",
         "kept_name": kept[1] if kept else "",
     }
@@ -123,7 +135,7 @@ def run(request: AuthedRequest) -> HttpResponse:
 def _submit(user: User, form: GenerateForm | OcrForm | PromptForm) -> actions.Accepted:
     data = form.cleaned_data
     if isinstance(form, PromptForm):
-        params = {"prompt": data["prompt"], "size": data["size"], "model": None}
+        params = {k: data[k] or None for k in ("prompt", "model", "aspect_ratio")}
         return actions.submit_generate(user, None, image=None, template=None, params=params)
     if isinstance(form, OcrForm):
         return actions.submit_ocr(

@@ -14,15 +14,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _celery(env: dict[str, str], command: str, *args: str) -> subprocess.Popen:
-    """`celery --app nanostudio <command>`, quiet, in a session of its own."""
-    argv = [sys.executable, "-m", "celery", "--app", "nanostudio", command, "--loglevel", "WARNING"]
-    return subprocess.Popen([*argv, *args], cwd=ROOT, env=env, start_new_session=True)
+def _celery(
+    env: dict[str, str], command: str, *args: str, log: Path | None = None
+) -> subprocess.Popen:
+    """`celery --app nanostudio <command>` in a session of its own: quiet, or with every log
+    line (DEBUG) written to `log`."""
+    level = "DEBUG" if log else "WARNING"
+    argv = [sys.executable, "-m", "celery", "--app", "nanostudio", command, "--loglevel", level]
+    out = log.open("ab") if log else None
+    try:
+        return subprocess.Popen(
+            [*argv, *args], cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=out
+        )
+    finally:
+        if out:
+            out.close()  # the child has its own copy
 
 
-def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
+def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
     return _celery(
-        env, "worker", "--without-gossip", "--without-mingle", "--concurrency", "1", *args
+        env, "worker", "--without-gossip", "--without-mingle", "--concurrency", "1", *args, log=log
     )
 
 

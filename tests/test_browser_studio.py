@@ -90,11 +90,57 @@ def test_a_refused_run_keeps_the_file_and_the_page_speaks_plainly(page, live_ser
 
 
 def test_the_prompt_tab_says_why_it_is_unavailable(page, live_server, settings):
-    settings.UPSTREAM_IMAGES_URL = ""
+    settings.UPSTREAM_IMAGES_URL = settings.GEMINI_API_KEY = settings.OPENAI_API_KEY = ""
     make_user("studio-prompt@example.com")
     _log_in(page, email="studio-prompt@example.com")
     page.goto("/studio/?tab=prompt")
-    assert page.get_by_text("No upstream image model is configured").is_visible()
+    notice = page.locator(".flash-warning")
+    assert notice.inner_text().startswith("Unavailable. No image model is configured")
+    assert "set GEMINI_API_KEY, OPENAI_API_KEY or UPSTREAM_IMAGES_URL" in notice.inner_text()
     assert page.get_by_role("button", name="Make image").is_disabled()
-    assert page.locator("#run-cost").inner_text() == "Costs 1 credit · 49 left after this run"
+    # What it would cost on the first provider's default model.
+    assert page.locator("#run-cost").inner_text() == "Costs 2 credits · 48 left after this run"
     screenshot(page, "studio-prompt-unavailable")
+
+
+def test_make_an_image_from_a_prompt_on_a_chosen_model(page, live_server, fake, tmp_path):
+    """Gemini configured (a local server that answers as Gemini does) and a real worker."""
+    from conftest import worker_env
+    from tests.processes import start_worker, stop_process
+
+    make_user("studio-models@example.com", plan="pro")
+    worker = start_worker(worker_env(fake.settings))
+    try:
+        _log_in(page, email="studio-models@example.com")
+        page.goto("/studio/")
+        # The expressions are there, at their model's price, and usable.
+        laugh = page.locator(".tile", has_text="Joyful Laugh")
+        assert laugh.locator(".tile-meta").inner_text() == "2 credits"
+        assert laugh.locator("input").is_enabled()
+        page.goto("/studio/?tab=prompt")
+        assert page.locator(".flash-warning").count() == 0
+        assert page.locator("#run-cost").inner_text() == "Costs 2 credits · 498 left after this run"
+        page.get_by_label("Prompt").fill("a cute cat in a teacup, watercolour")
+        page.get_by_label("Model").select_option("gemini-3-pro-image-preview")
+        assert page.locator("#run-cost").inner_text() == "Costs 6 credits · 494 left after this run"
+        page.get_by_label("Shape").select_option(label="Landscape (3:2)")
+        screenshot(page, "studio-prompt")
+        page.get_by_role("button", name="Make image").click()
+        page.locator("#job-status-badge", has_text="Succeeded").wait_for(timeout=60_000)
+        assert page.get_by_text("on gemini-3-pro-image-preview").is_visible()
+        assert (
+            page.locator("blockquote.prompt").inner_text() == "a cute cat in a teacup, watercolour"
+        )
+        page.get_by_alt_text("The result, after Text to image").wait_for()
+        screenshot(page, "studio-prompt-result")
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "studio-prompt-result-390")
+        page.goto("/studio/?tab=prompt")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "studio-prompt-390")
+    finally:
+        stop_process(worker)
+    sent = fake.of("gemini")[-1]
+    assert sent.path.endswith("/models/gemini-3-pro-image-preview:generateContent")
+    assert sent.json["generationConfig"]["imageConfig"] == {"aspectRatio": "3:2"}

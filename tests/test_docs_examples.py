@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NODE = shutil.which("node")
 CURL = shutil.which("curl")
 RECEIPT_TEXT = "Nano Studio reads text from images"
-EXAMPLES = ["profile", "templates", "generate", "ocr", "jobs", "usage", "keys"]
+EXAMPLES = ["profile", "templates", "models", "generate", "ocr", "jobs", "usage", "keys"]
 RUNNERS = {
     "request.py": [sys.executable],
     "request.sh": ["bash"],
@@ -46,7 +46,7 @@ def _run(name: str, filename: str, base_url: str, secret: str, workdir: Path):
     """Run one example file as the docs show it, pointed at `base_url`."""
     path = workdir / f"{name}-{filename}"
     path.write_text(examples.source(name, filename, base_url))
-    if filename.endswith(".mjs") and not (workdir / "node_modules").exists():
+    if filename.endswith(".mjs") and not (workdir / "node_modules").is_symlink():
         (workdir / "node_modules").symlink_to(NODE_MODULES)  # where `import "axios"` looks
     env = {**os.environ, "NANO_API_KEY": secret}
     return subprocess.run(
@@ -97,10 +97,13 @@ def workdir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def full_key(alice, mint):
-    """A full-access key on Pro, whose rate limit fits every example run back to back."""
+def full_key(alice, mint, settings):
+    """A full-access key on Pro, whose rate limit fits every example run back to back; a
+    Gemini key configured, so that /api/models lists models (listing calls no provider)."""
     from billing.ledger import change_plan
     from billing.models import Plan
+
+    settings.GEMINI_API_KEY = "docs-example-key"
 
     change_plan(alice, Plan.objects.get(slug="pro"))
     return mint(alice, name="docs examples")[1]

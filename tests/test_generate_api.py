@@ -14,6 +14,7 @@ from PIL import Image
 from billing.models import CreditBalance, LedgerEntry, Plan
 from conftest import make_user, sample_b64, sample_png
 from studio import actions
+from studio.engines import providers
 from studio.models import Job, Template
 from studio.tasks import claim, run_job
 
@@ -134,7 +135,7 @@ def test_body_over_the_limit(api, alice, alice_key, settings):
 def test_the_expressions_example_without_an_upstream_is_503_and_free(
     api, alice, alice_key, settings
 ):
-    settings.UPSTREAM_IMAGES_URL = ""
+    settings.UPSTREAM_IMAGES_URL = settings.GEMINI_API_KEY = settings.OPENAI_API_KEY = ""
     _, secret = alice_key
     response = api(
         "post",
@@ -292,7 +293,7 @@ def test_a_poison_job_stops_after_three_attempts(alice, settings):
 
 
 def test_templates_are_grouped_with_availability(api, alice_key, settings):
-    settings.UPSTREAM_IMAGES_URL = ""
+    settings.UPSTREAM_IMAGES_URL = settings.GEMINI_API_KEY = settings.OPENAI_API_KEY = ""
     _, secret = alice_key
     types = api("get", "/api/templates", key=secret).json()["data"]["types"]
     by_type = {group["type"]: group["templates"] for group in types}
@@ -302,7 +303,7 @@ def test_templates_are_grouped_with_availability(api, alice_key, settings):
     assert all(t["available"] for t in builtin)
     laugh = next(t for t in by_type["expressions"] if t["name"] == "Joyful Laugh")
     assert laugh["available"] is False
-    assert laugh["unavailable_reason"] == "The engine for this template is not configured."
+    assert laugh["unavailable_reason"] == providers.NO_PROVIDER
 
 
 def test_jobs_list_is_cursor_paginated_and_filtered(api, db, mint):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import signal
 import threading
@@ -75,30 +74,6 @@ def test_every_builtin_template_runs_on_a_worker_and_changes_the_image(api, cele
     assert ImageStat.Stat(outputs["Soft Blur"]).stddev[0] < ImageStat.Stat(original).stddev[0]
 
 
-class _FakeImageModel(BaseHTTPRequestHandler):
-    """A small real OpenAI-compatible images server: answers with a solid yellow PNG."""
-
-    requests: list[str] = []
-
-    def do_POST(self):
-        length = int(self.headers["Content-Length"])
-        body = self.rfile.read(length)
-        type(self).requests.append(f"{self.path} {self.headers['Authorization']} {len(body)}")
-        buffer = io.BytesIO()
-        Image.new("RGB", (32, 32), (250, 220, 0)).save(buffer, format="PNG")
-        payload = json.dumps(
-            {"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 @contextmanager
 def _upstream(handler: type[BaseHTTPRequestHandler], settings, **worker_settings: str):
     """A real HTTP server as the upstream model, and a worker configured for it."""
@@ -112,31 +87,6 @@ def _upstream(handler: type[BaseHTTPRequestHandler], settings, **worker_settings
     finally:
         stop_process(worker)
         server.shutdown()
-
-
-def test_upstream_templates_and_prompts_through_a_real_http_server(
-    api, alice, alice_key, settings, transactional_db
-):
-    with _upstream(_FakeImageModel, settings, UPSTREAM_API_KEY="upstream-test-key"):
-        _, secret = alice_key
-        response = api(
-            "post",
-            "/api/generate",
-            key=secret,
-            json={"image": sample_b64(), "template": "Joyful Laugh", "templateType": "expressions"},
-        )
-        assert response.status_code == 200, response.content
-        data = response.json()["data"]
-        assert data["status"] == "succeeded"
-        assert _output(api, secret, data).getpixel((5, 5)) == (250, 220, 0)
-        response = api(
-            "post", "/api/generate", key=secret, json={"prompt": "a cute cat", "size": "512x512"}
-        )
-        assert response.json()["data"]["status"] == "succeeded"
-    paths = [line.split()[0] for line in _FakeImageModel.requests]
-    assert paths == ["/v1/images/edits", "/v1/images/generations"]
-    assert all("Bearer upstream-test-key" in line for line in _FakeImageModel.requests)
-    assert CreditBalance.objects.get(user=alice).total == 48
 
 
 class _SlowImageModel(BaseHTTPRequestHandler):

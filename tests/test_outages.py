@@ -262,7 +262,7 @@ def test_the_worker_finishes_every_job_after_a_redis_outage(mint, tmp_path):
     assert recovery_s <= 60
     assert LedgerEntry.objects.filter(user=user, kind="debit").count() == 8
     assert not LedgerEntry.objects.filter(user=user, kind="refund").exists()
-    assert CreditBalance.objects.get(user=user).total == 500 - 8
+    assert CreditBalance.objects.get(user=user).total == 500 - 8 * 2  # 2 credits a prompt
 
 
 def test_a_killed_workers_job_is_back_in_work_within_30_seconds(api, mint, tmp_path, settings):

@@ -121,9 +121,11 @@ document.addEventListener("pointerout", (event) => {
   figure.querySelectorAll(".chart-col.is-active").forEach((c) => c.classList.remove("is-active"));
 });
 
-// Studio: the picked template's cost and the balance after the run, next to Run.
+// Studio: the picked template's or model's cost and the balance after the run, next to Run.
+const COSTED = "input[name=template][data-cost], select[name=model]";
 const showRunCost = () => {
-  const picked = document.querySelector("input[name=template][data-cost]:checked");
+  const picked = document.querySelector(
+    "input[name=template][data-cost]:checked, select[name=model] option[data-cost]:checked");
   const output = document.getElementById("run-cost");
   if (!picked || !output) return;
   const cost = Number(picked.dataset.cost);
@@ -135,6 +137,6 @@ const showRunCost = () => {
     : `Costs ${credits} · ${left} left after this run`;
 };
 document.addEventListener("change", (event) => {
-  if (event.target.matches("input[name=template][data-cost]")) showRunCost();
+  if (event.target.matches(COSTED)) showRunCost();
 });
 showRunCost();

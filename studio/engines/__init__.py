@@ -6,7 +6,9 @@ One module per engine, each with the same small interface:
     run(template, image, params) -> EngineResult
 
 `get(name)` returns the module. Engines raise EngineError for a failure that should fail the
-job (and refund it); anything else is treated the same way by the task.
+job (and refund it), ContentRejected when an image model's provider refused the content;
+anything else is treated as an EngineError by the task. The image-model engines (gemini,
+openai, upstream) share their plumbing in `providers`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-ENGINES = ("builtin", "upstream", "ocr")
+ENGINES = ("builtin", "gemini", "openai", "upstream", "ocr")
 
 
 class EngineError(Exception):
@@ -27,6 +29,10 @@ class EngineError(Exception):
 
 class EngineUnavailable(EngineError):
     pass
+
+
+class ContentRejected(EngineError):
+    """The model provider refused the request's content (its safety system); refunded."""
 
 
 @dataclass

@@ -1,0 +1,6 @@
+import axios from "axios";
+
+const { data: body } = await axios.get("https://studio.example.com/api/models", {
+  headers: { Authorization: `Bearer ${process.env.NANO_API_KEY}` },
+});
+console.log(JSON.stringify(body, null, 2));
