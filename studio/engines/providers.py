@@ -280,10 +280,14 @@ def post(provider: Provider, path: str, headers: dict[str, str], **kwargs: Any) 
     url = provider.base_url + path
     with slot(provider):
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            timeout = max(1.0, min(provider.timeout_s, deadline - time.monotonic()))
+            # A call still running at the job's time limit is stopped by it (TIMEOUT).
             try:
                 response = requests.post(
-                    url, headers=headers, timeout=timeout, allow_redirects=False, **kwargs
+                    url,
+                    headers=headers,
+                    timeout=provider.timeout_s,
+                    allow_redirects=False,
+                    **kwargs,
                 )
             except requests.RequestException as exc:
                 problem, wait = f"could not be reached ({exc.__class__.__name__})", None
