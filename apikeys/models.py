@@ -23,6 +23,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apikeys.signals import key_revoked
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -303,13 +305,20 @@ class ApiKey(models.Model):
             raise KeyNameTaken(name) from None
 
     def revoke(self) -> None:
-        ApiKey.objects.filter(pk=self.pk).exclude(status=self.Status.REVOKED).update(
-            status=self.Status.REVOKED,
-            revoked_at=timezone.now(),
-            previous_digest=None,
-            previous_valid_until=None,
-        )
-        self.refresh_from_db()
+        with transaction.atomic():
+            revoked = (
+                ApiKey.objects.filter(pk=self.pk)
+                .exclude(status=self.Status.REVOKED)
+                .update(
+                    status=self.Status.REVOKED,
+                    revoked_at=timezone.now(),
+                    previous_digest=None,
+                    previous_valid_until=None,
+                )
+            )
+            self.refresh_from_db()
+            if revoked:
+                key_revoked.send(sender=ApiKey, key=self)
 
     def set_enabled(self, enabled: bool, *, by_key: bool = False) -> bool:
         """Disable (reversible) or re-enable; a revoked key stays revoked. `by_key`: done with

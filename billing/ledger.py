@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
+from billing.signals import credits_granted, credits_spent
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -144,6 +145,7 @@ def reserve(user: User, cost: int, job: Job) -> Charge:
             job=job,
             reason=f"{job.kind} job",
         )
+        credits_spent.send(sender=CreditBalance, user_id=user.pk)
     return Charge(amount=cost, remaining=remaining)
 
 
@@ -196,6 +198,7 @@ def grant_topup(
             topup=topup,
         )
         CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
+        credits_granted.send(sender=TopUp, user_id=user.pk, amount=amount, reason=reason)
     return topup
 
 

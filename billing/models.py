@@ -71,6 +71,9 @@ class Plan(models.Model):
     def allows_job_kind(self, kind: str) -> bool:
         return kind in self.features.get("job_kinds", [])
 
+    def allows_webhooks(self) -> bool:
+        return bool(self.features.get("webhooks"))
+
     def allows_template_type(self, template_type: str) -> bool:
         allowed = self.features.get("template_types") or []
         return not allowed or template_type in allowed

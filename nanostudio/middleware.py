@@ -3,17 +3,21 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import cast
 
 from csp.middleware import CSPMiddleware as PageCSPMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils import timezone
 
 from nanostudio.errors import ApiError
 from nanostudio.http import ApiCall, ApiRequest
 from nanostudio.logging import request_id_var
+from nanostudio.schemas import utc_timestamp
 
 # A client-supplied id is echoed only if it is short and plain, so it cannot forge log lines.
+KEY_EXPIRY_WARNING = timedelta(days=14)  # Nano-Key-Expires on calls with a key this close
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -83,6 +87,10 @@ class ApiMiddleware:
             response[name] = value
         if call.credits_remaining is not None:
             response["X-Credits-Remaining"] = str(call.credits_remaining)
+        expires_at = call.key.expires_at if call.key else None
+        if expires_at and expires_at - timezone.now() <= KEY_EXPIRY_WARNING:
+            # Early warning, as GitHub's token-expiration header: roll the key before then.
+            response["Nano-Key-Expires"] = utc_timestamp(expires_at)
         if call.location:
             response["Location"] = call.location
         if call.replayed:

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "billing",
     "usage",
     "studio",
+    "webhooks",
     "docs",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -314,6 +315,26 @@ UPSTREAM_MODELS = env_list("UPSTREAM_MODELS", [env_str("UPSTREAM_MODEL", "gpt-im
 UPSTREAM_TIMEOUT_S = env_int("UPSTREAM_TIMEOUT_S", 60)
 UPSTREAM_MAX_CONCURRENCY = env_int("UPSTREAM_MAX_CONCURRENCY", 4)
 
+# --- Webhooks and notices (webhooks/) ---------------------------------------------------
+
+# The site's public address, for links in webhook payloads and notice emails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Development and tests only: webhooks may reach 127.0.0.0/8 and ::1 (and over plain http).
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", DEBUG)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+# Waits after attempts 1..7 (8 attempts over about a day), each ±20 % jitter.
+WEBHOOK_RETRY_SCHEDULE_S = [
+    int(s)
+    for s in env_list(
+        "WEBHOOK_RETRY_SCHEDULE_S", ["5", "300", "1800", "7200", "18000", "28800", "28800"]
+    )
+]
+WEBHOOK_DISABLE_AFTER_S = env_int("WEBHOOK_DISABLE_AFTER_S", 3 * 86400)
+WEBHOOK_IN_FLIGHT_PER_ENDPOINT = env_int("WEBHOOK_IN_FLIGHT_PER_ENDPOINT", 2)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30)
+# A Fernet key for signing secrets at rest; empty: derived from SECRET_KEY.
+WEBHOOK_SECRETS_KEY = env_str("WEBHOOK_SECRETS_KEY")
+
 # --- Usage metering ------------------------------------------------------------------------
 
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90)  # raw events; daily rollups stay
@@ -360,7 +381,13 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     # folding often keeps that second part to the last half-minute of events.
     "roll-up-usage": {"task": "usage.roll_up", "schedule": 30},
     "prune-usage-events": {"task": "usage.prune_events", "schedule": 3600},
+    "dispatch-webhooks": {"task": "webhooks.dispatch_due", "schedule": 2},
+    "check-keys-expiring": {"task": "webhooks.check_keys_expiring", "schedule": 3600},
+    "purge-old-deliveries": {"task": "webhooks.purge_old", "schedule": 3600},
 }
+# Webhook deliveries and notice emails wait on other people's servers: their own queue, with
+# a thread pool (Procfile `webhooks`), so they never hold up jobs or each other.
+CELERY_TASK_ROUTES = {"webhooks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Folders the settings point into, made by the entry points (nanostudio.dirs), not here.

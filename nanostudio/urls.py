@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("studio.urls")),
+    path("", include("webhooks.urls")),
     path("", include("docs.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
+from nanostudio import outbound
 from nanostudio.schemas import utc_timestamp
 from studio import storage, waiting
 from studio.engines import providers
@@ -76,9 +77,10 @@ def submit_generate(
     image: str | None,
     template: Template | None,
     params: dict[str, Any],
+    webhook: str | None = None,
 ) -> Accepted:
     """A template on an image, or (template None) a text-to-image `params["prompt"]` with
-    optional `model`, `size` or `aspect_ratio`."""
+    optional `model`, `size` or `aspect_ratio`. `webhook`: a URL told when the job ends."""
     plan = plan_of(user)
     if plan is None or not plan.allows_job_kind(Job.Kind.GENERATE):
         raise Rejected("INSUFFICIENT_PERMISSIONS", PLAN_LACKS_FEATURE, {"feature": "generate"})
@@ -93,8 +95,27 @@ def submit_generate(
         cost = template.cost
     else:
         job_params, cost = route_to_image_model(template, params)
+    job_params |= job_webhook(plan, webhook)
     checked = check_image(image) if image is not None else None
     return _accept(user, api_key, Job.Kind.GENERATE, template, job_params, checked, cost, plan)
+
+
+def job_webhook(plan: Plan, url: str | None) -> dict[str, str]:
+    """A job's own webhook URL, as job params, if the plan has webhooks and the URL may be
+    called (nanostudio.outbound); Rejected if not."""
+    if not url:
+        return {}
+    if not plan.allows_webhooks():
+        raise Rejected(
+            "INSUFFICIENT_PERMISSIONS",
+            "Your plan does not include this feature (webhooks).",
+            {"feature": "webhooks"},
+        )
+    try:
+        outbound.check_url(url)
+    except outbound.UnsafeUrl as exc:
+        raise Rejected("VALIDATION_ERROR", str(exc), {"fields": {"webhook": str(exc)}}) from None
+    return {"webhook": url.strip()}
 
 
 def route_to_image_model(
@@ -148,7 +169,13 @@ def route_to_image_model(
 
 
 def submit_ocr(
-    user: User, api_key: ApiKey | None, *, image: str, language: str, output_format: str
+    user: User,
+    api_key: ApiKey | None,
+    *,
+    image: str,
+    language: str,
+    output_format: str,
+    webhook: str | None = None,
 ) -> Accepted:
     from studio.engines import ocr
 
@@ -170,7 +197,7 @@ def submit_ocr(
             {"fields": {"language": "Unsupported language."}},
         )
     checked = check_image(image)
-    params = {"language": language, "outputFormat": output_format}
+    params = {"language": language, "outputFormat": output_format} | job_webhook(plan, webhook)
     return _accept(user, api_key, Job.Kind.OCR, None, params, checked, OCR_CREDIT_COST, plan)
 
 

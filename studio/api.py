@@ -83,6 +83,12 @@ class GenerateIn(Body):
         description="With a prompt, e.g. `1:1`, `2:3`, `16:9` (GET /api/models: per model).",
     )
 
+    webhook: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="An https URL told when this job ends (job.succeeded, job.failed, job.cancelled).",
+    )
+
     @model_validator(mode="after")
     def template_or_prompt(self) -> GenerateIn:
         if self.prompt is None:
@@ -104,7 +110,9 @@ class GenerateIn(Body):
         return self
 
 
-def job_out(job: Job, request: HttpRequest) -> dict[str, Any]:
+def job_out(job: Job, request: HttpRequest | None = None) -> dict[str, Any]:
+    """The job as the API shows it; without a request (a webhook), links use SITE_URL."""
+    output = reverse("api:job_output", args=[job.pk])
     return {
         "id": str(job.pk),
         "kind": job.kind,
@@ -120,9 +128,15 @@ def job_out(job: Job, request: HttpRequest) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "duration_s": job.duration_s,
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "output_url": request.build_absolute_uri(reverse("api:job_output", args=[job.pk]))
-        if job.output_file
-        else None,
+        "output_url": (
+            (
+                request.build_absolute_uri(output)
+                if request
+                else settings.SITE_URL.rstrip("/") + output
+            )
+            if job.output_file
+            else None
+        ),
         "result": job.result,
     }
 
@@ -199,7 +213,12 @@ def generate(request: ApiRequest, payload: GenerateIn) -> Status[dict[str, Any]]
             template = actions.find_template(payload.template, payload.templateType)
         params = payload.model_dump(include={"prompt", "model", "size", "aspect_ratio"})
         return actions.submit_generate(
-            request.user, request.auth, image=payload.image, template=template, params=params
+            request.user,
+            request.auth,
+            image=payload.image,
+            template=template,
+            params=params,
+            webhook=payload.webhook,
         )
 
     return _submit(request, accept)
@@ -209,6 +228,9 @@ class OcrIn(Body):
     image: str = Field(description="base64 or a data URL (PNG, JPEG, WebP, GIF)")
     language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(_[a-z]{3,4})?)$")
     outputFormat: Literal["text", "json"] = "text"
+    webhook: str | None = Field(
+        default=None, max_length=1000, description="An https URL told when this job ends."
+    )
 
 
 @router.post(
@@ -227,6 +249,7 @@ def ocr(request: ApiRequest, payload: OcrIn) -> Status[dict[str, Any]]:
             image=payload.image,
             language=payload.language,
             output_format=payload.outputFormat,
+            webhook=payload.webhook,
         ),
     )
 

@@ -12,6 +12,8 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from studio.signals import job_finished
+
 if TYPE_CHECKING:
     from billing.models import Plan
 
@@ -328,6 +330,7 @@ class Job(models.Model):
             if status != self.Status.SUCCEEDED:
                 reason = f"Job {status}: {error_code}" if error_code else f"Job {status}"
                 refund_job(self, reason)
+            job_finished.send(sender=Job, job_id=self.pk, status=status)
         self.refresh_from_db()
         return True
 
