@@ -64,6 +64,24 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook URLs are resolved by a resolver the tests control: `localhost` only, every
+    other name does not resolve, so no test sends a DNS query (or anything) off this machine.
+    Tests that need a name map it themselves (monkeypatch outbound.resolve)."""
+    import ipaddress
+    import socket
+
+    from nanostudio import outbound
+
+    def resolve(host: str, port: int) -> list[outbound.IPAddress]:
+        if host == "localhost":
+            return [ipaddress.ip_address("127.0.0.1")]
+        raise socket.gaierror(f"{host} does not resolve in the tests")
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     from django.core.cache import cache
 

@@ -27,7 +27,7 @@ from bench.harness import (  # noqa: E402
     setup_database,
 )
 
-SECTIONS = ["auth", "billing", "jobs", "usage"]
+SECTIONS = ["auth", "billing", "jobs", "usage", "webhooks"]
 
 
 def run_section(name: str) -> None:

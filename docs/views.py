@@ -42,6 +42,7 @@ PAGES = [
     Page("rate-limits", "Rate limits and credits", "Guides", ["retry"]),
     Page("errors", "Errors", "Guides", ["retry"]),
     Page("image-models", "Image models", "Guides", ["models"]),
+    Page("webhooks", "Webhooks and notices", "Guides"),
     Page("api/profile", "Profile", "Endpoints", ["profile"]),
     Page("api/generate", "Generate", "Endpoints", ["generate"]),
     Page("api/ocr", "OCR", "Endpoints", ["ocr"]),
@@ -89,6 +90,10 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         plan = plan or Plan.objects.filter(slug=DEFAULT_PLAN_SLUG).first()
         context["catalogue_plan"] = plan
         context["catalogue"] = Template.objects.catalogue(plan)
+    if current.slug == "webhooks":
+        from webhooks.models import EVENTS
+
+        context["events"] = EVENTS.items()
     if current.slug == "image-models":
         context["providers"] = providers.all_providers().values()
         context["default_provider"] = providers.default()

@@ -354,6 +354,9 @@ else:
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How often a worker looks for new messages (kombu's default is 1 s): a job or a
+        # webhook waits at most this long for a free worker to see it.
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
 

@@ -28,6 +28,9 @@ SIGNED_IN = [
     "/usage/",
     "/billing/",
     "/settings/api-keys/",
+    "/settings/webhooks/",
+    "{endpoint}",
+    "/settings/notifications/",
     "/accounts/email/",
     "/accounts/password/change/",
     "/accounts/2fa/",
@@ -106,6 +109,45 @@ def _name(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
 
 
+def _endpoint_with_a_delivery(user) -> str:
+    """A webhook endpoint (Pro has webhooks) whose log holds a failed, then a good, attempt."""
+    from django.utils import timezone
+
+    from billing.ledger import change_plan
+    from billing.models import Plan
+    from webhooks.models import Attempt, Delivery
+    from webhooks.service import create_endpoint
+
+    change_plan(user, Plan.objects.get(slug="pro"))
+    endpoint, _ = create_endpoint(
+        user,
+        url="https://hooks.example.com/nano/events",
+        description="Production receiver",
+        events=["job.succeeded", "job.failed"],
+        enabled=True,
+    )
+    delivery = Delivery.objects.create(
+        user=user,
+        endpoint=endpoint,
+        url=endpoint.url,
+        event="job.succeeded",
+        message_id=Delivery.new_message_id(),
+        payload={},
+        status="delivered",
+        attempts=2,
+    )
+    for number, status in ((1, 503), (2, 200)):
+        Attempt.objects.create(
+            delivery=delivery,
+            number=number,
+            started_at=timezone.now(),
+            status_code=status,
+            latency_ms=42,
+            response_body='{"received": true}',
+        )
+    return str(endpoint.pk)
+
+
 def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, api):
     if not AXE.exists() and IN_CI:
         pytest.fail("axe-core is not installed (npm ci; make test does it when npm is there)")
@@ -124,14 +166,17 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
         json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
         headers={"Prefer": "respond-async"},
     ).json()["data"]
+    endpoint = _endpoint_with_a_delivery(alice)
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(re.compile(r"/dashboard/$"))
     for path in SIGNED_IN:
-        name = "in-" + _name(path.replace("{job}", "/job/"))  # one file per page, whatever its id
-        _visit(page, path.format(job=f"/jobs/{job['id']}/"), name, found)
+        # One file per page, whatever its id.
+        name = "in-" + _name(path.replace("{job}", "/job/").replace("{endpoint}", "/endpoint/"))
+        url = path.format(job=f"/jobs/{job['id']}/", endpoint=f"/settings/webhooks/{endpoint}/")
+        _visit(page, url, name, found)
     # On a phone the links are behind the Menu disclosure, the account ones included.
     page.set_viewport_size({"width": 390, "height": 860})
     page.goto("/dashboard/")

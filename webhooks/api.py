@@ -55,7 +55,9 @@ class EndpointIn(Body):
 
 
 class EndpointPatch(Body):
-    url: str | None = Field(default=None, max_length=1000)
+    url: str | None = Field(
+        default=None, max_length=1000, description="https only; public addresses only."
+    )
     description: str | None = Field(default=None, max_length=200)
     events: list[EventName] | None = Field(default=None, min_length=1)  # type: ignore[valid-type]
     enabled: bool | None = None

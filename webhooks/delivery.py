@@ -32,6 +32,7 @@ from webhooks.models import Attempt, Delivery, Endpoint
 logger = logging.getLogger("nanostudio.webhooks")
 DISPATCH_BATCH = 500
 IN_FLIGHT_TTL_S = 60  # a crashed sender's place frees itself
+DRAIN_LIMIT = 200  # deliveries one task sends to its endpoint before it lets another go
 
 
 def emit(
@@ -132,26 +133,51 @@ def _take_place(delivery: Delivery) -> str | None:
 
 @shared_task(name="webhooks.deliver", acks_late=True, ignore_result=True)
 def deliver(delivery_id: str) -> str:
-    """One attempt at a delivery. Safe to run twice: an attempt is claimed first."""
+    """Send a due delivery (one attempt); then, holding the endpoint's place, the endpoint's
+    other due deliveries in turn (up to DRAIN_LIMIT). Safe to run twice: each attempt is
+    claimed first. If all the endpoint's places are taken, the delivery is left due for
+    their holders to send."""
     delivery = _claim(delivery_id)
     if delivery is None:
         return "not due"
+    place = _take_place(delivery)
+    if place is None:
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        return "endpoint busy"
+    try:
+        outcome = _send(delivery)
+        for _ in range(DRAIN_LIMIT):
+            if delivery.endpoint_id is None or (delivery := _claim_next(delivery)) is None:
+                break
+            cache.touch(place, IN_FLIGHT_TTL_S)  # still held
+            _send(delivery)
+        return outcome
+    finally:
+        cache.delete(place)
+
+
+def _claim_next(previous: Delivery) -> Delivery | None:
+    """The same endpoint's next due delivery, claimed; None when there is none."""
+    assert previous.endpoint_id is not None
+    due = Delivery.objects.filter(
+        endpoint_id=previous.endpoint_id,
+        status=Delivery.Status.PENDING,
+        next_attempt_at__lte=timezone.now(),
+    ).order_by("next_attempt_at")
+    for delivery_id in due.values_list("pk", flat=True)[:5]:
+        if claimed := _claim(str(delivery_id)):
+            return claimed
+    return None
+
+
+def _send(delivery: Delivery) -> str:
     endpoint = delivery.endpoint
     if endpoint is not None and not endpoint.enabled:
         Delivery.objects.filter(pk=delivery.pk).update(
             status=Delivery.Status.FAILED, next_attempt_at=None
         )
         return "endpoint disabled"
-    place = _take_place(delivery)
-    if place is None:  # the endpoint is busy: try again shortly, without spending an attempt
-        Delivery.objects.filter(pk=delivery.pk).update(
-            next_attempt_at=timezone.now() + timedelta(seconds=1)
-        )
-        return "endpoint busy"
-    try:
-        return _attempt(delivery, endpoint)
-    finally:
-        cache.delete(place)
+    return _attempt(delivery, endpoint)
 
 
 def _attempt(delivery: Delivery, endpoint: Endpoint | None) -> str:

@@ -18,7 +18,7 @@ class EndpointForm(forms.Form):
     )
     description = forms.CharField(max_length=200, required=False)
     events = forms.MultipleChoiceField(
-        choices=[(name, f"{name}: {meaning}") for name, meaning in EVENTS.items()],
+        choices=list(EVENTS.items()),
         widget=forms.CheckboxSelectMultiple,
         initial=list(EVENTS),
     )
