@@ -207,12 +207,22 @@ def test_sending_checks_again_and_connects_only_to_the_checked_address(
     assert len(receiver.received) == 1  # nothing was sent
     assert "private network" in second.tries.get().error
 
-    settings.WEBHOOK_ALLOW_LOOPBACK = False  # loopback itself, with the setting off
-    Endpoint.objects.filter(pk=endpoint_id).update(url=receiver.url)
-    api("post", f"/api/webhooks/{endpoint_id}/test", key=key)
-    third = Delivery.objects.order_by("-created_at").first()
-    assert sending.deliver(str(third.pk)) == "failed"
-    assert "loopback" in third.tries.get().error and len(receiver.received) == 1
+    # With the loopback setting off, each address a URL may not reach is refused at send
+    # time too (say the setting was on when the endpoint was registered), before connecting.
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    for url, reason in (
+        (receiver.url, "loopback"),
+        (f"http://[::1]:{receiver.port}/hook", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("https://hooks.example.test/hook", "private network"),
+    ):
+        Endpoint.objects.filter(pk=endpoint_id).update(url=url)
+        api("post", f"/api/webhooks/{endpoint_id}/test", key=key)
+        latest = Delivery.objects.order_by("-created_at").first()
+        assert latest.url == url
+        assert sending.deliver(str(latest.pk)) == "failed"
+        assert reason in latest.tries.get().error, url
+    assert len(receiver.received) == 1
 
 
 def test_redirects_are_not_followed(api, mint, loopback):
