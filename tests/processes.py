@@ -37,6 +37,21 @@ def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> su
     )
 
 
+def start_webhooks_worker(env: dict[str, str], concurrency: int = 8) -> subprocess.Popen:
+    """The `webhooks` queue's worker as the Procfile runs it: threads, for waiting on others."""
+    return start_worker(
+        env,
+        "--queues",
+        "webhooks",
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        "webhooks@%h",
+    )
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Stop a process started here (worker, web, beat, Redis) and its children."""
     if process.poll() is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_user, screenshot, worker_env
-from tests.processes import start_worker, stop_process
+from tests.processes import start_webhooks_worker, stop_process
 from tests.receiver import Receiver
 from tests.test_browser_keys import _log_in
 
@@ -13,15 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_add_an_endpoint_send_a_test_event_and_resend_it(page, live_server, settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = True
     receiver = Receiver()
-    worker = start_worker(
-        worker_env({"WEBHOOK_ALLOW_LOOPBACK": "1"}),
-        "--queues",
-        "webhooks",
-        "--pool",
-        "threads",
-        "--concurrency",
-        "4",
-    )
+    worker = start_webhooks_worker(worker_env({"WEBHOOK_ALLOW_LOOPBACK": "1"}), 4)
     try:
         make_user("hooks-browser@example.com", plan="pro")
         _log_in(page, email="hooks-browser@example.com")

@@ -17,7 +17,7 @@ from billing.ledger import change_plan, grant_topup
 from billing.models import Plan
 from conftest import make_user, sample_b64, worker_env
 from nanostudio.schemas import utc_timestamp
-from tests.processes import start_worker, stop_process
+from tests.processes import start_webhooks_worker, stop_process
 from tests.receiver import Receiver
 from webhooks import delivery as sending
 from webhooks import notices
@@ -68,15 +68,7 @@ def test_credits_low_fires_once_at_80_and_once_at_100_percent(api, mint, setting
     receiver = Receiver()
     user, key = _tiny_plan_user("spender@example.com", mint)
     _subscribed(api, key, url=receiver.url)
-    webhooks_worker = start_worker(
-        worker_env({"WEBHOOK_ALLOW_LOOPBACK": "1"}),
-        "--queues",
-        "webhooks",
-        "--pool",
-        "threads",
-        "--concurrency",
-        "4",
-    )
+    webhooks_worker = start_webhooks_worker(worker_env({"WEBHOOK_ALLOW_LOOPBACK": "1"}), 4)
     try:
         async_ = {"Prefer": "respond-async"}
         jobs = []

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from conftest import make_user, sample_b64, worker_env
 from nanostudio import outbound
-from tests.processes import start_worker, stop_process
+from tests.processes import start_webhooks_worker, start_worker, stop_process
 from tests.receiver import Receiver
 from webhooks import delivery as sending
 from webhooks.models import Delivery, Endpoint
@@ -40,19 +40,7 @@ def loopback(settings):
 def workers(jobs: bool = True):
     """The webhooks queue's worker (threads, as in the Procfile) and, with `jobs`, a job worker."""
     env = worker_env(FAST)
-    started = [
-        start_worker(
-            env,
-            "--queues",
-            "webhooks",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "8",
-            "--hostname",
-            "webhooks@%h",
-        )
-    ]
+    started = [start_webhooks_worker(env)]
     if jobs:
         started.append(start_worker(env))
     try:

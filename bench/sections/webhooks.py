@@ -9,7 +9,7 @@ import statistics
 import time
 
 from bench.harness import ENV, PROXY_HEADERS, bench_user, gunicorn, record
-from tests.processes import start_worker, stop_process
+from tests.processes import start_webhooks_worker, start_worker, stop_process
 from tests.receiver import Receiver
 
 ENDPOINTS = 8
@@ -44,7 +44,7 @@ def run() -> None:
         create_endpoint(
             user, url=receiver.url, description="bench", events=["key.revoked"], enabled=True
         )
-    hooks = start_worker(env, "--queues", "webhooks", "--pool", "threads", "--concurrency", "16")
+    hooks = start_webhooks_worker(env, 16)
     try:
         time.sleep(3)  # the worker is up
         total = ENDPOINTS * PER_ENDPOINT
