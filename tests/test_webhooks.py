@@ -74,8 +74,8 @@ def _verified(received, secret):
     return Webhook(secret).verify(received.body, headers)
 
 
-def test_a_job_that_succeeds_reaches_the_receiver_signed(api, mint, loopback, receiver):
-    _, key = _pro("hooks@example.com", mint)
+def test_a_job_that_succeeds_reaches_the_receiver_signed(api, client, mint, loopback, receiver):
+    user, key = _pro("hooks@example.com", mint)
     created = _add(api, key, receiver.url)
     assert created["secret"].startswith("whsec_")
     stored = Endpoint.objects.get(pk=created["endpoint"]["id"])
@@ -96,6 +96,25 @@ def test_a_job_that_succeeds_reaches_the_receiver_signed(api, mint, loopback, re
     assert event["data"]["output_url"].endswith(f"/api/jobs/{job_id}/output")
     assert _verified(by_path[("/job-hook", second)], job_secret)["data"]["id"] == second
     assert Delivery.objects.filter(status="delivered").count() == 3
+    # The job's page lists its deliveries.
+    client.force_login(user)
+    page = client.get(f"/jobs/{second}/").content.decode()
+    assert "Webhook deliveries" in page and "/job-hook" in page and "Delivered" in page
+
+
+def test_deliveries_are_kept_30_days(db, mint, loopback, api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    _, key = _pro("old@example.com", mint)
+    endpoint_id = _add(api, key, "http://127.0.0.1:9/hook")["endpoint"]["id"]
+    for _ in range(2):
+        api("post", f"/api/webhooks/{endpoint_id}/test", key=key)
+    old = Delivery.objects.first()
+    Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert sending.purge_old() == 1
+    assert Delivery.objects.count() == 1 and not Delivery.objects.filter(pk=old.pk).exists()
 
 
 def test_failures_are_retried_with_one_webhook_id_until_delivered(api, mint, loopback):
