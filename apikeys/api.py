@@ -13,12 +13,17 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
+from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Body, envelope, errors, ok
 
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
 NAME_RULE = "Unique among your live keys (400 VALIDATION_ERROR if taken); trimmed."
+RATE_RULE = (
+    "This key's own requests per minute, at most the plan's (which all your keys share); "
+    "the plan's rate clears it."
+)
 
 # Literals built from the Scope enum and the grace table, so the schema lists their values.
 # mypy needs a Literal spelled out and cannot follow one built at import time.
@@ -37,6 +42,7 @@ class KeyOut(Schema):
     last_used_at: datetime | None
     last_used_ip: str | None
     previous_secret_valid_until: datetime | None = Field(validation_alias="previous_valid_until")
+    rate_per_minute: int | None = Field(description="Its own rate; null: the plan's.")
 
 
 class KeyWithSecretOut(Schema):
@@ -62,6 +68,7 @@ class KeyCreateIn(Body):
     scopes: list[ScopeName] = Field(default=None, min_length=1)  # type: ignore[valid-type,arg-type]
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     prefix: Literal["nh_", "sk-"] = "nh_"
+    rate_per_minute: int | None = Field(default=None, ge=1, description=RATE_RULE)
 
     @field_validator("name")
     @classmethod
@@ -84,6 +91,19 @@ class KeyUpdateIn(Body):
         default=None, min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE
     )
     enabled: bool | None = None
+    rate_per_minute: int | None = Field(default=None, ge=1, description=RATE_RULE)
+
+
+def _own_rate(request: ApiRequest, rate: int | None) -> int | None:
+    """A key's own rate as stored: None for the plan's; 400 above the plan's."""
+    plan_rate = (plan_of(request.user) or Plan()).rate_per_minute
+    if rate is None or rate == plan_rate:
+        return None
+    if rate > plan_rate:
+        raise validation_error(
+            {"rate_per_minute": f"At most your plan's {plan_rate} requests per minute."}
+        )
+    return rate
 
 
 def _get_key_for_user(request: ApiRequest, key_id: int) -> ApiKey:
@@ -129,6 +149,7 @@ def create_key(request: ApiRequest, payload: KeyCreateIn) -> Status[dict[str, An
         if payload.expires_in_days
         else None
     )
+    own_rate = _own_rate(request, payload.rate_per_minute)
     try:
         key, secret = ApiKey.objects.mint(
             request.user,
@@ -136,6 +157,7 @@ def create_key(request: ApiRequest, payload: KeyCreateIn) -> Status[dict[str, An
             scopes=scopes,
             expires_at=expires_at,
             prefix=payload.prefix,
+            rate_per_minute=own_rate,
         )
     except KeyLimitReached as limit:
         raise ApiError(
@@ -166,6 +188,9 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[s
                 key.rename(payload.name.strip())
             except KeyNameTaken as taken:
                 raise _name_taken(taken) from None
+        if "rate_per_minute" in payload.model_fields_set:
+            key.rate_per_minute = _own_rate(request, payload.rate_per_minute)
+            key.save(update_fields=["rate_per_minute"])
         if payload.enabled is not None and not key.set_enabled(payload.enabled, by_key=True):
             raise ApiError(
                 "INSUFFICIENT_PERMISSIONS",

@@ -94,7 +94,7 @@ class ApiKeyAuth(AuthBase):
         elif balance is not None:
             call.credits_remaining = balance.total
         call.timed("auth", started)
-        enforce_rate_limit(request, f"key:{key.pk}", plan or Plan())
+        enforce_rate_limit(request, key, plan or Plan())
         if self.scopes and not key.has_scope(*self.scopes):
             raise ApiError(
                 "INSUFFICIENT_PERMISSIONS",
@@ -112,7 +112,7 @@ def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
     address, whatever happens to it later."""
     try:
         rate = settings.API_KEYLESS_RATE_PER_MINUTE  # its burst too
-        decision, now = ratelimit.check(f"ip:{client_ip(request)}", rate, rate)
+        decision, now = ratelimit.check(ratelimit.Bucket(f"ip:{client_ip(request)}", rate, rate))
     except ratelimit.LimiterUnavailable:
         return refusal  # refused anyway: a limiter outage changes nothing for it
     api_call(request).ratelimit_headers = decision.headers(now)
@@ -126,11 +126,18 @@ def keyless(request: HttpRequest, refusal: ApiError) -> ApiError:
     )
 
 
-def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
-    """Count the request against `bucket`; raise 429 past the limit, 503 if Redis is down."""
+def enforce_rate_limit(request: HttpRequest, key: ApiKey, plan: Plan) -> None:
+    """Count the request against the key's bucket and its account's (the plan's rate applies
+    to all of an account's keys together; a key may have a lower rate of its own), in one
+    round trip; raise 429 past either limit, 503 if Redis is down."""
     started = time.perf_counter()
+    key_rate = min(key.rate_per_minute or plan.rate_per_minute, plan.rate_per_minute)
+    key_burst = min(plan.burst, max(1, round(plan.burst * key_rate / plan.rate_per_minute)))
     try:
-        decision, now = ratelimit.check(bucket, plan.rate_per_minute, plan.burst)
+        decision, now = ratelimit.check(
+            ratelimit.Bucket(f"key:{key.pk}", key_rate, key_burst),
+            ratelimit.Bucket(f"account:{key.user_id}", plan.rate_per_minute, plan.burst),
+        )
     except ratelimit.LimiterUnavailable:
         raise ApiError(
             "SERVICE_UNAVAILABLE",
@@ -143,9 +150,18 @@ def enforce_rate_limit(request: HttpRequest, bucket: str, plan: Plan) -> None:
     call.ratelimit_headers = decision.headers(now)
     if not decision.allowed:
         retry_after = math.ceil(decision.retry_after_s)
+        whose = (
+            "this key's own limit"
+            if decision.rate_per_minute < plan.rate_per_minute
+            else "your account's limit, shared by all its keys"
+        )
         raise ApiError(
             "RATE_LIMIT_EXCEEDED",
-            f"Rate limit of {plan.rate_per_minute} requests per minute (burst {plan.burst}) "
-            f"exceeded. Retry in {retry_after} s.",
-            {"retry_after": retry_after, "limit": plan.rate_per_minute, "burst": plan.burst},
+            f"Rate limit of {decision.rate_per_minute} requests per minute (burst "
+            f"{decision.burst}; {whose}) exceeded. Retry in {retry_after} s.",
+            {
+                "retry_after": retry_after,
+                "limit": decision.rate_per_minute,
+                "burst": decision.burst,
+            },
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.validators import MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -141,6 +142,7 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
         expires_at: datetime | None = None,
         prefix: str = "nh_",
         created_by: User | None = None,
+        rate_per_minute: int | None = None,
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it with its secret, which is never available again."""
         secret = generate_secret(prefix)
@@ -160,6 +162,7 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
                         digest=digest(secret),
                         hint=hint_for(secret),
                         created_by=created_by or user,
+                        rate_per_minute=rate_per_minute,
                     )
             except IntegrityError:
                 raise KeyNameTaken(name) from None
@@ -218,6 +221,13 @@ class ApiKey(models.Model):
     # Who disabled it: a key disabled by its owner (page or admin) can only be re-enabled by
     # its owner, never by another key (SPEC §3, "Managing keys with a key").
     disabled_by_key = models.BooleanField(default=False, editable=False)
+    # Its own rate, below the plan's (which applies to all the account's keys together).
+    rate_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Requests per minute for this key alone, below the plan's; empty: the plan's.",
+    )
 
     objects = ApiKeyManager()
 
@@ -356,6 +366,7 @@ _AUTH_FIELDS = {
         "previous_valid_until",
         "last_used_at",
         "last_used_ip",
+        "rate_per_minute",
     ],
     "User": ["id", "email", "name", "date_joined", "is_active"],
     "Subscription": ["id", "user_id", "plan_id", "billing_anchor_day"],

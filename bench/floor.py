@@ -43,7 +43,7 @@ def floor(request: HttpRequest, record: bool = True) -> JsonResponse:
     call = ApiCall()
     cast(ApiRequest, request).api = call
     call.key = ApiKey.objects.authenticate(credentials_from(request))
-    ratelimit.check(f"key:{call.key.pk}", 10_000_000, 10_000_000)
+    ratelimit.check(ratelimit.Bucket(f"key:{call.key.pk}", 10_000_000, 10_000_000))
     response = JsonResponse({"status": "ok"})
     if record:
         metering.record(request, response)
