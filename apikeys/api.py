@@ -31,6 +31,21 @@ ScopeName = Literal[tuple(scope.value for scope in Scope)]  # type: ignore[valid
 Grace = Literal[tuple(ROLL_GRACE_PERIODS)]  # type: ignore[valid-type]
 
 
+BudgetPeriodName = Literal["day", "week", "month", "billing"]
+
+
+class BudgetOut(Schema):
+    cap: int
+    period: BudgetPeriodName
+    spent: int = Field(description="Credits spent in this period (refunds given back).")
+    resets_at: datetime
+
+
+class BudgetIn(Body):
+    cap: int = Field(ge=1, description="Credits this key may spend per period.")
+    period: BudgetPeriodName = "month"
+
+
 class KeyOut(Schema):
     id: int
     name: str
@@ -43,6 +58,9 @@ class KeyOut(Schema):
     last_used_ip: str | None
     previous_secret_valid_until: datetime | None = Field(validation_alias="previous_valid_until")
     rate_per_minute: int | None = Field(description="Its own rate; null: the plan's.")
+    budget: BudgetOut | None = Field(
+        validation_alias="budget_status", description="Its credit cap; null: none."
+    )
 
 
 class KeyWithSecretOut(Schema):
@@ -69,6 +87,7 @@ class KeyCreateIn(Body):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     prefix: Literal["nh_", "sk-"] = "nh_"
     rate_per_minute: int | None = Field(default=None, ge=1, description=RATE_RULE)
+    budget: BudgetIn | None = Field(default=None, description="A credit cap per period.")
 
     @field_validator("name")
     @classmethod
@@ -92,6 +111,7 @@ class KeyUpdateIn(Body):
     )
     enabled: bool | None = None
     rate_per_minute: int | None = Field(default=None, ge=1, description=RATE_RULE)
+    budget: BudgetIn | None = Field(default=None, description="A credit cap; null removes it.")
 
 
 def _own_rate(request: ApiRequest, rate: int | None) -> int | None:
@@ -158,6 +178,8 @@ def create_key(request: ApiRequest, payload: KeyCreateIn) -> Status[dict[str, An
             expires_at=expires_at,
             prefix=payload.prefix,
             rate_per_minute=own_rate,
+            budget_credits=payload.budget.cap if payload.budget else None,
+            budget_period=payload.budget.period if payload.budget else "month",
         )
     except KeyLimitReached as limit:
         raise ApiError(
@@ -188,6 +210,11 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[s
                 key.rename(payload.name.strip())
             except KeyNameTaken as taken:
                 raise _name_taken(taken) from None
+        if "budget" in payload.model_fields_set:
+            key.budget_credits = payload.budget.cap if payload.budget else None
+            if payload.budget:
+                key.budget_period = payload.budget.period
+            key.save(update_fields=["budget_credits", "budget_period"])
         if "rate_per_minute" in payload.model_fields_set:
             key.rate_per_minute = _own_rate(request, payload.rate_per_minute)
             key.save(update_fields=["rate_per_minute"])

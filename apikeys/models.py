@@ -92,6 +92,23 @@ def hint_for(raw: str) -> str:
     return f"{raw[:7]}…{raw[-4:]}"
 
 
+class KeySpend(models.Model):
+    """What a key has spent in one budget period: changed only by apikeys.budget, in one
+    conditional statement each, never read-then-write."""
+
+    key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="spends")
+    period_start = models.DateTimeField()
+    spent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "period_start"], name="key_spend_per_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} since {self.period_start}: {self.spent}"
+
+
 class KeyLimitReached(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"Your plan allows {limit} live API keys.")
@@ -143,6 +160,8 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
         prefix: str = "nh_",
         created_by: User | None = None,
         rate_per_minute: int | None = None,
+        budget_credits: int | None = None,
+        budget_period: str = "month",
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it with its secret, which is never available again."""
         secret = generate_secret(prefix)
@@ -163,6 +182,8 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
                         hint=hint_for(secret),
                         created_by=created_by or user,
                         rate_per_minute=rate_per_minute,
+                        budget_credits=budget_credits,
+                        budget_period=budget_period,
                     )
             except IntegrityError:
                 raise KeyNameTaken(name) from None
@@ -187,6 +208,13 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
         if key.expires_at is not None and key.expires_at <= now:
             raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at, key=key)
         return key
+
+
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "Day (UTC)"
+    WEEK = "week", "Week (from Monday, UTC)"
+    MONTH = "month", "Calendar month (UTC)"
+    BILLING = "billing", "Billing period"
 
 
 class ApiKey(models.Model):
@@ -229,6 +257,14 @@ class ApiKey(models.Model):
         help_text="Requests per minute for this key alone, below the plan's; empty: the plan's.",
     )
 
+    # A cap on the credits this key may spend per period (apikeys.budget); empty: none.
+    budget_credits = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    budget_period = models.CharField(
+        max_length=10, choices=BudgetPeriod, default=BudgetPeriod.MONTH
+    )
+
     objects = ApiKeyManager()
 
     class Meta:
@@ -245,6 +281,21 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint})"
+
+    @property
+    def budget_status(self) -> dict[str, Any] | None:
+        """{cap, period, spent, resets_at} this period, or None without a budget."""
+        from apikeys import budget
+
+        now = budget.status(self)
+        if now is None:
+            return None
+        return {
+            "cap": now.cap,
+            "period": self.budget_period,
+            "spent": now.spent,
+            "resets_at": now.resets_at,
+        }
 
     @property
     def is_expired(self) -> bool:
@@ -367,6 +418,8 @@ _AUTH_FIELDS = {
         "last_used_at",
         "last_used_ip",
         "rate_per_minute",
+        "budget_credits",
+        "budget_period",
     ],
     "User": ["id", "email", "name", "date_joined", "is_active"],
     "Subscription": ["id", "user_id", "plan_id", "billing_anchor_day"],

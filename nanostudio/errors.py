@@ -18,6 +18,10 @@ ERROR_CODES = {
         402,
         "Not enough credits; `details.required`, `remaining`, `resets_at`.",
     ),
+    "KEY_BUDGET_EXCEEDED": (
+        402,
+        "The key's own credit budget for this period is spent; `details.cap`, `spent`, `resets_at`.",
+    ),
     "INSUFFICIENT_PERMISSIONS": (403, "The key lacks the scope, or the plan lacks the feature."),
     "HTTPS_REQUIRED": (403, "Plain HTTP in production."),
     "NOT_FOUND": (404, "Unknown id, or another user's object."),

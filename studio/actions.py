@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from apikeys import budget
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
 from nanostudio import outbound
@@ -39,6 +40,16 @@ def insufficient_credits(error: InsufficientCredits) -> Rejected:
             "remaining": error.remaining,
             "resets_at": utc_timestamp(error.resets_at) if error.resets_at else None,
         },
+    )
+
+
+def key_budget_exceeded(spent: budget.BudgetExceeded) -> Rejected:
+    return Rejected(
+        "KEY_BUDGET_EXCEEDED",
+        f"This API key's budget of {spent.cap} credit(s) for this period is spent "
+        f"({spent.spent} used); it resets at {utc_timestamp(spent.resets_at)}. "
+        "Nothing was charged.",
+        {"cap": spent.cap, "spent": spent.spent, "resets_at": utc_timestamp(spent.resets_at)},
     )
 
 
@@ -219,6 +230,10 @@ def _accept(
         job.input_file = storage.save_input(job.pk, image)
     try:
         with transaction.atomic():
+            try:  # the key's own cap first: one conditional upsert, undone if the rest fails
+                job.budget_period_start = budget.charge(api_key, cost)
+            except budget.BudgetExceeded as spent:
+                raise key_budget_exceeded(spent) from None
             job.save(force_insert=True)
             try:
                 charge = reserve(user, cost, job)  # locks the user's balance row until commit...
@@ -254,6 +269,8 @@ def refund_job(job: Job, reason: str) -> bool:
         refunded = refund(job, reason)
         if refunded:
             metering.uncharge(job.pk)
+            if job.api_key_id and job.budget_period_start:
+                budget.give_back(job.api_key_id, job.budget_period_start, job.credits)
             job.refunded_at = timezone.now()
             Job.objects.filter(pk=job.pk).update(refunded_at=job.refunded_at)
     return refunded

@@ -254,6 +254,8 @@ class Job(models.Model):
     resent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When its credits were given back (studio.actions.refund_job; the ledger holds the entry).
     refunded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The key-budget period its cost was counted in (apikeys.budget), to give it back there.
+    budget_period_start = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 

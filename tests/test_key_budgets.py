@@ -1,0 +1,119 @@
+"""Per-key credit budgets: a cap per period that holds under concurrency, refunds give it back."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from apikeys import budget
+from apikeys.models import ApiKey, KeySpend
+from billing.models import LedgerEntry
+from conftest import make_user, sample_b64
+from studio import actions
+from studio.models import Job, Template
+from studio.rejections import Rejected
+
+SEPIA = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+
+
+def test_a_key_past_its_budget_gets_402_and_nothing_is_charged(api, mint, db):
+    user = make_user("budget@example.com", plan="pro")
+    _, admin = mint(user)
+    created = api(
+        "post",
+        "/api/keys",
+        key=admin,
+        json={"name": "capped", "preset": "generate", "budget": {"cap": 2, "period": "day"}},
+    ).json()["data"]
+    capped = created["secret"]
+    assert created["key"]["budget"]["cap"] == 2 and created["key"]["budget"]["spent"] == 0
+    async_ = {"Prefer": "respond-async"}
+    for _ in range(2):
+        assert (
+            api("post", "/api/generate", key=capped, json=SEPIA, headers=async_).status_code == 202
+        )
+    balance_before = user.credit_balance.__class__.objects.get(user=user).total
+    response = api("post", "/api/generate", key=capped, json=SEPIA, headers=async_)
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert error["code"] == "KEY_BUDGET_EXCEEDED"
+    assert (error["details"]["cap"], error["details"]["spent"]) == (2, 2)
+    assert error["details"]["resets_at"].endswith("T00:00:00Z")  # the next UTC day
+    assert user.credit_balance.__class__.objects.get(user=user).total == balance_before
+    assert Job.objects.filter(user=user).count() == 2
+    # Other keys of the account are not held by this key's cap.
+    assert api("post", "/api/generate", key=admin, json=SEPIA, headers=async_).status_code == 202
+    # A refund gives budget back; lifting the cap lifts it.
+    job = Job.objects.filter(api_key_id=created["key"]["id"]).first()
+    assert actions.cancel(job)
+    key = api("get", f"/api/keys/{created['key']['id']}", key=admin).json()["data"]
+    assert key["budget"]["spent"] == 1
+    assert api("post", "/api/generate", key=capped, json=SEPIA, headers=async_).status_code == 202
+    response = api("patch", f"/api/keys/{created['key']['id']}", key=admin, json={"budget": None})
+    assert response.json()["data"]["budget"] is None
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_200_concurrent_submits_against_a_cap_of_10_accept_exactly_10(mint):
+    user = make_user("race@example.com", plan="enterprise")  # unlimited credits: only the cap
+    key, _ = mint(user, scopes=["generate"])
+    ApiKey.objects.filter(pk=key.pk).update(budget_credits=10, budget_period="month")
+    key.refresh_from_db()
+    sepia = Template.objects.get(name="Sepia")
+    accepted, refused, lock = [], [], threading.Lock()
+    barrier = threading.Barrier(40)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):  # 40 threads, 5 each: 200 submits, 40 at a time
+                try:
+                    job = actions.submit_generate(
+                        user, key, image=sample_b64(), template=sepia, params={}
+                    ).job
+                except Rejected as rejection:
+                    with lock:
+                        refused.append(rejection.code)
+                else:
+                    with lock:
+                        accepted.append(job.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == 10
+    assert refused.count("KEY_BUDGET_EXCEEDED") == 190
+    assert KeySpend.objects.get(key=key).spent == 10
+    assert LedgerEntry.objects.filter(user=user, kind="debit").count() == 10
+    assert Job.objects.filter(user=user).count() == 10
+    # Refunds give the budget back, exactly.
+    for job in Job.objects.filter(pk__in=accepted[:3]):
+        assert actions.cancel(job)
+    assert KeySpend.objects.get(key=key).spent == 7
+    assert LedgerEntry.objects.filter(user=user, kind="refund").count() == 3
+
+
+def test_budget_periods(db, mint):
+    user = make_user("periods@example.com")
+    key, _ = mint(user)
+    now = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # a Thursday
+    expected = {
+        "day": (datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)),
+        "week": (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)),
+        "month": (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),
+    }
+    for period, bounds in expected.items():
+        key.budget_period = period
+        assert budget.period_bounds(key, now) == bounds, period
+    key.budget_period = "billing"
+    anchor = user.subscription.billing_anchor_day
+    start, end = budget.period_bounds(key, now)
+    assert start.day == anchor or start.month != end.month
