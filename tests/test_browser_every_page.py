@@ -158,7 +158,10 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     # A signed-in account with something on every page: keys (one rolled), a job, usage.
     key, secret = mint(alice, name="production server")
     key.roll("24h")
-    mint(alice, name="laptop", scopes=["generate", "jobs:read"])
+    laptop, _ = mint(alice, name="laptop", scopes=["generate", "jobs:read"])
+    type(laptop).objects.filter(pk=laptop.pk).update(
+        budget_credits=20, budget_period="day", rate_per_minute=5
+    )
     job = api(
         "post",
         "/api/generate",
