@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
+from audit.models import record
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
@@ -215,9 +216,13 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[s
             if payload.budget:
                 key.budget_period = payload.budget.period
             key.save(update_fields=["budget_credits", "budget_period"])
+            cap = f"{key.budget_credits} a {key.budget_period}" if key.budget_credits else "none"
+            record(key.user_id, "key.budget_changed", key.label, budget=cap)
         if "rate_per_minute" in payload.model_fields_set:
             key.rate_per_minute = _own_rate(request, payload.rate_per_minute)
             key.save(update_fields=["rate_per_minute"])
+            rate = f"{key.rate_per_minute}/min" if key.rate_per_minute else "the plan's"
+            record(key.user_id, "key.rate_changed", key.label, rate=rate)
         if payload.enabled is not None and not key.set_enabled(payload.enabled, by_key=True):
             raise ApiError(
                 "INSUFFICIENT_PERMISSIONS",

@@ -14,6 +14,7 @@ from ninja.security.base import AuthBase
 
 from apikeys import ratelimit
 from apikeys.models import ApiKey, AuthFailure
+from audit.context import Actor, set_actor
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError
 from nanostudio.http import api_call, client_ip
@@ -85,6 +86,7 @@ class ApiKeyAuth(AuthBase):
         except ApiError as error:  # no credentials, or not of a form we accept
             raise keyless(request, error) from None
         call.key = key
+        set_actor(Actor("key", f"API key {key.label}", client_ip(request)))
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
         balance = getattr(key.user, "credit_balance", None)

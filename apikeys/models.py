@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.signals import key_revoked
+from audit.models import record
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -187,6 +188,7 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
                     )
             except IntegrityError:
                 raise KeyNameTaken(name) from None
+            record(user.pk, "key.created", key.label, scopes=" ".join(key.scopes))
         return key, secret
 
     def authenticate(self, raw: str) -> ApiKey:
@@ -283,6 +285,11 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.hint})"
 
     @property
+    def label(self) -> str:
+        """How the audit log names it: by name and hint, never the secret."""
+        return f"{self.name} ({self.hint})"
+
+    @property
     def budget_status(self) -> dict[str, Any] | None:
         """{cap, period, spent, resets_at} this period, or None without a budget."""
         from apikeys import budget
@@ -351,18 +358,28 @@ class ApiKey(models.Model):
         self.digest = digest(secret)
         self.hint = hint_for(secret)
         self.rolled_at = now
-        self.save(
-            update_fields=["previous_digest", "previous_valid_until", "digest", "hint", "rolled_at"]
-        )
+        with transaction.atomic():
+            self.save(
+                update_fields=[
+                    "previous_digest",
+                    "previous_valid_until",
+                    "digest",
+                    "hint",
+                    "rolled_at",
+                ]
+            )
+            record(self.user_id, "key.rolled", self.label, old_secret_works_for=grace)
         return secret
 
     def rename(self, name: str) -> None:
         """Raises KeyNameTaken if another live key of the owner has this name."""
-        self.name = name
+        before, self.name = self.name, name
         try:
             with transaction.atomic():
                 self.save(update_fields=["name"])
+                record(self.user_id, "key.renamed", self.label, previous=before)
         except IntegrityError:
+            self.name = before
             raise KeyNameTaken(name) from None
 
     def revoke(self) -> None:
@@ -379,22 +396,26 @@ class ApiKey(models.Model):
             )
             self.refresh_from_db()
             if revoked:
+                record(self.user_id, "key.revoked", self.label)
                 key_revoked.send(sender=ApiKey, key=self)
 
     def set_enabled(self, enabled: bool, *, by_key: bool = False) -> bool:
         """Disable (reversible) or re-enable; a revoked key stays revoked. `by_key`: done with
         an API key, which may not re-enable a key its owner disabled. False if refused."""
         keys = ApiKey.objects.filter(pk=self.pk)
-        if enabled:
-            if by_key:
-                keys = keys.filter(disabled_by_key=True)
-            keys.filter(status=self.Status.DISABLED).update(
-                status=self.Status.ACTIVE, disabled_by_key=False
-            )
-        else:
-            keys.filter(status=self.Status.ACTIVE).update(
-                status=self.Status.DISABLED, disabled_by_key=by_key
-            )
+        with transaction.atomic():
+            if enabled:
+                if by_key:
+                    keys = keys.filter(disabled_by_key=True)
+                changed = keys.filter(status=self.Status.DISABLED).update(
+                    status=self.Status.ACTIVE, disabled_by_key=False
+                )
+            else:
+                changed = keys.filter(status=self.Status.ACTIVE).update(
+                    status=self.Status.DISABLED, disabled_by_key=by_key
+                )
+            if changed:
+                record(self.user_id, "key.enabled" if enabled else "key.disabled", self.label)
         self.refresh_from_db()
         refused = enabled and self.status == self.Status.DISABLED  # the owner disabled it
         return not refused

@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from audit.models import record
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
 from billing.signals import credits_granted, credits_spent
@@ -198,6 +199,7 @@ def grant_topup(
             topup=topup,
         )
         CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
+        record(user.pk, "credits.granted", f"{amount} credits", reason=reason)
         credits_granted.send(sender=TopUp, user_id=user.pk, amount=amount, reason=reason)
     return topup
 
@@ -256,7 +258,13 @@ def change_plan(user: User, plan: Plan, actor: User | None = None) -> None:
     """Move a user to `plan` now. The allowance is reset to the new plan's full amount for
     the rest of the current period (not prorated); the billing day stays the same."""
     with transaction.atomic():
+        # From the table: the caller's Subscription object may already hold the new plan.
+        previous = (
+            Subscription.objects.filter(user=user).values_list("plan_id", "plan__name").first()
+        )
         Subscription.objects.filter(user=user).update(plan=plan, updated_at=timezone.now())
+        if previous is not None and previous[0] != plan.pk:
+            record(user.pk, "plan.changed", plan.name, previous=previous[1])
         amount = plan.monthly_credits or 0
         _replace_allowance(user, amount, f"Plan changed to {plan.name}")
         LedgerEntry.objects.create(

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("usage.urls")),
     path("", include("studio.urls")),
     path("", include("webhooks.urls")),
+    path("", include("audit.urls")),
     path("", include("docs.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

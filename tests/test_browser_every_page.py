@@ -31,6 +31,7 @@ SIGNED_IN = [
     "/settings/webhooks/",
     "{endpoint}",
     "/settings/notifications/",
+    "/settings/security-log/",
     "/accounts/email/",
     "/accounts/password/change/",
     "/accounts/2fa/",
