@@ -29,6 +29,7 @@ created = call(
         "name": f"deploy bot {datetime.now():%Y%m%d-%H%M%S}",
         "preset": "generate",
         "expires_in_days": 90,
+        "budget": {"cap": 200, "period": "day"},  # at most 200 credits a day
     },
 )
 key_id = created["data"]["key"]["id"]
