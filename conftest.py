@@ -249,6 +249,16 @@ def mint():
 
 
 @pytest.fixture
+def fresh_login(client, alice):
+    """Alice, logged in through the real form (a recent login)."""
+    client.post(
+        "/accounts/login/",
+        {"login": "alice@example.com", "password": "correct horse battery"},
+    )
+    return client
+
+
+@pytest.fixture
 def alice_key(alice, mint):
     """Alice's full-access key and its secret."""
     return mint(alice, name="alice full")

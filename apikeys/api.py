@@ -13,7 +13,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
-from audit.models import record
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
@@ -111,6 +110,12 @@ class KeyUpdateIn(Body):
         default=None, min_length=1, max_length=100, pattern=r"\S", description=NAME_RULE
     )
     enabled: bool | None = None
+    scopes: list[ScopeName] | None = Field(  # type: ignore[valid-type]
+        default=None, min_length=1, description="With a key: only narrower than now."
+    )
+    expires_at: datetime | None = Field(
+        default=None, strict=False, description="RFC 3339 time; null: never expires."
+    )
     rate_per_minute: int | None = Field(default=None, ge=1, description=RATE_RULE)
     budget: BudgetIn | None = Field(default=None, description="A credit cap; null removes it.")
 
@@ -200,8 +205,10 @@ def get_key(request: ApiRequest, key_id: int) -> dict[str, Any]:
 
 @router.patch("/{int:key_id}", response={200: envelope(KeyOut), **errors(404, 413)})
 def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[str, Any]:
-    """Rename, or disable (`enabled: false`, reversible) and re-enable a key. A key disabled
-    on the API Keys page can only be re-enabled there, by its owner."""
+    """Change a key without rolling it: name, scopes (only narrower), expiry, budget, rate, or
+    disable (`enabled: false`, reversible) and re-enable it. A key disabled on the API Keys
+    page can only be re-enabled there, by its owner. All or nothing; each change is in the
+    account's security log."""
     key = _get_key_for_user(request, key_id)
     if key.status == ApiKey.Status.REVOKED:
         raise ApiError("VALIDATION_ERROR", "A revoked key cannot be changed.", {"fields": {}})
@@ -211,18 +218,25 @@ def update_key(request: ApiRequest, key_id: int, payload: KeyUpdateIn) -> dict[s
                 key.rename(payload.name.strip())
             except KeyNameTaken as taken:
                 raise _name_taken(taken) from None
+        if payload.scopes is not None:
+            wider = sorted(set(payload.scopes) - set(key.scopes))
+            if wider:  # a key may narrow a key, never widen it (the owner can, on the page)
+                raise ApiError(
+                    "INSUFFICIENT_PERMISSIONS",
+                    "With an API key, a key's scopes can only be narrowed; widen them on the "
+                    "API Keys page.",
+                    {"required_scope": " ".join(wider)},
+                )
+            key.set_scopes(list(payload.scopes))
+        if "expires_at" in payload.model_fields_set:
+            if payload.expires_at is not None and payload.expires_at <= timezone.now():
+                raise validation_error({"expires_at": "Give a time in the future, or null."})
+            key.set_expiry(payload.expires_at)
         if "budget" in payload.model_fields_set:
-            key.budget_credits = payload.budget.cap if payload.budget else None
-            if payload.budget:
-                key.budget_period = payload.budget.period
-            key.save(update_fields=["budget_credits", "budget_period"])
-            cap = f"{key.budget_credits} a {key.budget_period}" if key.budget_credits else "none"
-            record(key.user_id, "key.budget_changed", key.label, budget=cap)
+            budget = payload.budget
+            key.set_budget(budget.cap if budget else None, budget.period if budget else "month")
         if "rate_per_minute" in payload.model_fields_set:
-            key.rate_per_minute = _own_rate(request, payload.rate_per_minute)
-            key.save(update_fields=["rate_per_minute"])
-            rate = f"{key.rate_per_minute}/min" if key.rate_per_minute else "the plan's"
-            record(key.user_id, "key.rate_changed", key.label, rate=rate)
+            key.set_rate(_own_rate(request, payload.rate_per_minute))
         if payload.enabled is not None and not key.set_enabled(payload.enabled, by_key=True):
             raise ApiError(
                 "INSUFFICIENT_PERMISSIONS",

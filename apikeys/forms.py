@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 
-from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, Scope
+from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, BudgetPeriod, Scope
 
 EXPIRY_CHOICES = [
     ("never", "Never"),
@@ -98,3 +98,46 @@ class ApiKeyRenameForm(forms.Form):
 
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip()
+
+
+class ApiKeyEditForm(forms.Form):
+    """What can change on a key without rolling it (its name has its own dialog)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, widget=forms.CheckboxSelectMultiple, label="Scopes"
+    )
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on",
+        help_text="Empty: never. The key stops working at 00:00 UTC that day.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    budget_cap = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Credit budget",
+        help_text="The most credits this key may spend per period. Empty: no cap.",
+    )
+    budget_period = forms.ChoiceField(choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH)
+    rate_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Own rate (requests per minute)",
+        help_text="Below your plan's, which all your keys share. Empty: the plan's.",
+    )
+
+    def __init__(self, *args: Any, plan_rate: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan_rate = plan_rate
+
+    def clean_expires_on(self) -> date | None:
+        day: date | None = self.cleaned_data.get("expires_on")
+        if day is not None and day <= timezone.now().date():
+            raise forms.ValidationError("The date must be in the future.")
+        return day
+
+    def clean_rate_per_minute(self) -> int | None:
+        rate: int | None = self.cleaned_data.get("rate_per_minute")
+        if rate is not None and rate > self.plan_rate:
+            raise forms.ValidationError(f"At most your plan's {self.plan_rate} per minute.")
+        return None if rate == self.plan_rate else rate

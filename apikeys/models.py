@@ -382,6 +382,41 @@ class ApiKey(models.Model):
             self.name = before
             raise KeyNameTaken(name) from None
 
+    def set_scopes(self, scopes: list[str]) -> None:
+        before, self.scopes = self.scopes, sorted(set(scopes))
+        if self.scopes != before:
+            with transaction.atomic():
+                self.save(update_fields=["scopes"])
+                record(
+                    self.user_id,
+                    "key.scopes_changed",
+                    self.label,
+                    previous=" ".join(before),
+                    now=" ".join(self.scopes),
+                )
+
+    def set_expiry(self, expires_at: datetime | None) -> None:
+        if expires_at != self.expires_at:
+            self.expires_at = expires_at
+            with transaction.atomic():
+                self.save(update_fields=["expires_at"])
+                when = expires_at.isoformat(timespec="minutes") if expires_at else "never"
+                record(self.user_id, "key.expiry_changed", self.label, expires=when)
+
+    def set_budget(self, cap: int | None, period: str) -> None:
+        self.budget_credits, self.budget_period = cap, period
+        with transaction.atomic():
+            self.save(update_fields=["budget_credits", "budget_period"])
+            budget = f"{cap} a {period}" if cap else "none"
+            record(self.user_id, "key.budget_changed", self.label, budget=budget)
+
+    def set_rate(self, rate_per_minute: int | None) -> None:
+        self.rate_per_minute = rate_per_minute
+        with transaction.atomic():
+            self.save(update_fields=["rate_per_minute"])
+            rate = f"{rate_per_minute}/min" if rate_per_minute else "the plan's"
+            record(self.user_id, "key.rate_changed", self.label, rate=rate)
+
     def revoke(self) -> None:
         with transaction.atomic():
             revoked = (

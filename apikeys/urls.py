@@ -11,6 +11,7 @@ urlpatterns = [
     path("settings/api-keys/new/", views.key_create, name="create"),
     path("settings/api-keys/<int:key_id>/roll/", views.key_roll, name="roll"),
     path("settings/api-keys/<int:key_id>/rename/", views.key_rename, name="rename"),
+    path("settings/api-keys/<int:key_id>/edit/", views.key_edit, name="edit"),
     path("settings/api-keys/<int:key_id>/toggle/", views.key_toggle, name="toggle"),
     path("settings/api-keys/<int:key_id>/revoke/", views.key_revoke, name="revoke"),
 ]

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from accounts.decorators import recent_login_required
-from apikeys.forms import ApiKeyCreateForm, ApiKeyRenameForm, ApiKeyRollForm
+from apikeys.forms import ApiKeyCreateForm, ApiKeyEditForm, ApiKeyRenameForm, ApiKeyRollForm
 from apikeys.models import PRESETS, ApiKey, KeyLimitReached, KeyNameTaken
+from billing.models import Plan, plan_of
 from nanostudio.http import AuthedRequest
 
 PAGE = "apikeys/key_list.html"
@@ -115,6 +119,43 @@ def key_rename(request: AuthedRequest, key_id: int) -> HttpResponse:
         else:
             return _done(request, f"Renamed to “{key.name}”.")
     return _dialog(request, "rename-form", {"key": key, "form": form})
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def key_edit(request: AuthedRequest, key_id: int) -> HttpResponse:
+    """Scopes (any change: the owner is signed in), expiry, budget and own rate, without
+    rolling the key; each change goes to the security log."""
+    key = _get_key_for_user(request, key_id)
+    if key.status == ApiKey.Status.REVOKED:
+        return _done(request, f"“{key.name}” is revoked and cannot be changed.")
+    plan_rate = (plan_of(request.user) or Plan()).rate_per_minute
+    initial = {
+        "scopes": key.scopes,
+        "expires_on": key.expires_at.date() if key.expires_at else None,
+        "budget_cap": key.budget_credits,
+        "budget_period": key.budget_period,
+        "rate_per_minute": key.rate_per_minute,
+    }
+    form = ApiKeyEditForm(request.POST or None, initial=initial, plan_rate=plan_rate)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        day = data["expires_on"]
+        with transaction.atomic():
+            key.set_scopes(data["scopes"])
+            if day != initial["expires_on"]:
+                key.set_expiry(
+                    timezone.make_aware(datetime.combine(day, time.min)) if day else None
+                )
+            if (data["budget_cap"], data["budget_period"]) != (
+                key.budget_credits,
+                key.budget_period,
+            ):
+                key.set_budget(data["budget_cap"], data["budget_period"])
+            if data["rate_per_minute"] != key.rate_per_minute:
+                key.set_rate(data["rate_per_minute"])
+        return _done(request, f"“{key.name}” saved.")
+    return _dialog(request, "edit-form", {"key": key, "form": form, "plan_rate": plan_rate})
 
 
 @login_required

@@ -7,16 +7,6 @@ from apikeys.models import ApiKey
 from tests.test_accounts import reauthenticate
 
 
-@pytest.fixture
-def fresh_login(client, alice):
-    """Alice, logged in through the real form (a recent login)."""
-    client.post(
-        reverse("account_login"),
-        {"login": "alice@example.com", "password": "correct horse battery"},
-    )
-    return client
-
-
 def test_empty_state_explains_keys_with_a_curl_example(alice_client):
     response = alice_client.get(reverse("apikeys:list"))
     html = response.content.decode()

@@ -73,3 +73,23 @@ def test_create_copy_use_and_revoke_a_key(page, live_server, alice):
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "INVALID_API_KEY"
+
+
+def test_edit_a_keys_scopes_budget_and_rate(page, live_server, alice, mint):
+    mint(alice, name="laptop", scopes=["jobs:read"])
+    _log_in(page)
+    page.goto("/settings/api-keys/")
+    page.get_by_role("link", name="Edit laptop").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("generate").check()
+    dialog.get_by_label("Credit budget").fill("25")
+    dialog.get_by_label("Per", exact=True).select_option("week")
+    dialog.get_by_label("Own rate (requests per minute)").fill("4")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "key-edit-390")
+    dialog.get_by_role("button", name="Save").click()
+    row = page.locator("tr.key-row", has_text="laptop")
+    row.get_by_text("0 / 25 credits").wait_for()
+    assert "4 requests/min" in row.inner_text()
+    assert "generate" in row.inner_text()
+    screenshot(page, "key-edited-390")
