@@ -137,7 +137,7 @@ def test_a_misspelt_field_is_refused_not_ignored(api, alice, alice_key):
     [
         ("post", "/api/generate", {"prompt": "a cat", "webhook_url": "https://example.com"}),
         ("post", "/api/ocr", {"image": "x", "lang": "de"}),
-        ("patch", "/api/keys/{key}", {"enabled": False, "scopes": ["generate"]}),
+        ("patch", "/api/keys/{key}", {"enabled": False, "scope": ["generate"]}),  # a typo
         ("post", "/api/keys/{key}/roll", {"grace": "1h", "revoke_old": True}),
     ],
 )
