@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from studio.models import Job
 
 
+LOW_CREDITS_PERCENT = 80  # credits_spent is sent once this much of the allowance is used
+
+
 class InsufficientCredits(Exception):
     def __init__(self, required: int, remaining: int, resets_at: datetime | None) -> None:
         super().__init__(f"{required} credits required, {remaining} left")
@@ -41,23 +44,24 @@ class Charge:
     remaining: int | None
 
 
-def _spend(user_id: int, cost: int) -> int | None:
+def _spend(user_id: int, cost: int) -> tuple[int, int] | None:
     """Take `cost` from the allowance first, then top-ups, if the total covers it.
 
     One statement: the WHERE clause is the balance check, so concurrent spenders can never
-    take the balance below zero. Returns the new total, or None if it did not cover `cost`.
+    take the balance below zero. Returns the new total and allowance, or None if it did not
+    cover `cost`.
     """
     table = CreditBalance._meta.db_table
     from_allowance = "CASE WHEN allowance >= %s THEN %s ELSE allowance END"
     sql = (
         f"UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
         f"topup = topup - (%s - {from_allowance}) "
-        "WHERE user_id = %s AND allowance + topup >= %s RETURNING allowance + topup"
+        "WHERE user_id = %s AND allowance + topup >= %s RETURNING allowance + topup, allowance"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [cost, cost, cost, cost, cost, user_id, cost])
         row = cursor.fetchone()
-    return None if row is None else row[0]
+    return None if row is None else (row[0], row[1])
 
 
 def balance_of(user: User) -> CreditBalance:
@@ -132,12 +136,13 @@ def reserve(user: User, cost: int, job: Job) -> Charge:
                 reason=f"{job.kind} job (unlimited plan)",
             )
             return Charge(amount=0, remaining=None)
-        remaining = _spend(user.pk, cost)
-        if remaining is None and plan is not None and grant_monthly(user):
-            remaining = _spend(user.pk, cost)  # a new period had begun before beat granted it
-        if remaining is None:
+        spent = _spend(user.pk, cost)
+        if spent is None and plan is not None and grant_monthly(user):
+            spent = _spend(user.pk, cost)  # a new period had begun before beat granted it
+        if spent is None:
             balance = balance_of(user)
             raise InsufficientCredits(cost, balance.total, balance.period_end)
+        remaining, allowance_left = spent
         LedgerEntry.objects.create(
             user=user,
             kind=LedgerEntry.Kind.DEBIT,
@@ -146,7 +151,13 @@ def reserve(user: User, cost: int, job: Job) -> Charge:
             job=job,
             reason=f"{job.kind} job",
         )
-        credits_spent.send(sender=CreditBalance, user_id=user.pk)
+        monthly = plan.monthly_credits if plan is not None else None
+        if monthly and allowance_left * 100 <= monthly * (100 - LOW_CREDITS_PERCENT):
+            # 80 % or more of the allowance used: listeners decide (once per period) what to
+            # say. Below that, nothing to say and no query spent on it.
+            credits_spent.send(
+                sender=CreditBalance, user_id=user.pk, allowance=monthly, left=allowance_left
+            )
     return Charge(amount=cost, remaining=remaining)
 
 

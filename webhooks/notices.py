@@ -36,22 +36,23 @@ def _once(user_id: int, key: str) -> bool:
     return True
 
 
-def check_credits_low(user_id: int) -> None:
-    """After a charge: credits.low at 80 % and 100 % of the allowance used, once per period."""
-    from billing.models import CreditBalance, plan_of
+def credits_low(user_id: int, allowance: int, left: int) -> None:
+    """After a charge that leaves 80 % or more of the allowance used: credits.low at 80 % and
+    100 %, once per period each."""
+    from billing.models import CreditBalance
 
-    balance = CreditBalance.objects.select_related("user").get(user_id=user_id)
-    plan = plan_of(balance.user)
-    if plan is None or plan.is_unlimited or not plan.monthly_credits:
+    used = allowance - left
+    percent = used * 100 // allowance
+    due = [threshold for threshold in CREDITS_LOW_AT if percent >= threshold]
+    if not due:
         return
-    used = plan.monthly_credits - balance.allowance
-    percent = used * 100 // plan.monthly_credits
+    balance = CreditBalance.objects.get(user_id=user_id)
     period = balance.period_start.date().isoformat() if balance.period_start else "-"
-    for threshold in CREDITS_LOW_AT:
-        if percent >= threshold and _once(user_id, f"credits.low:{user_id}:{period}:{threshold}"):
+    for threshold in due:
+        if _once(user_id, f"credits.low:{user_id}:{period}:{threshold}"):
             data = {
                 "threshold_percent": threshold,
-                "allowance": plan.monthly_credits,
+                "allowance": allowance,
                 "used": used,
                 "remaining": balance.total,
                 "resets_at": utc_timestamp(balance.period_end) if balance.period_end else None,

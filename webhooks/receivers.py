@@ -86,5 +86,5 @@ def on_credits_granted(user_id: int, amount: int, reason: str, **_: Any) -> None
 
 @receiver(credits_spent)
 @never_breaks_the_change
-def on_credits_spent(user_id: int, **_: Any) -> None:
-    notices.check_credits_low(user_id)
+def on_credits_spent(user_id: int, allowance: int, left: int, **_: Any) -> None:
+    notices.credits_low(user_id, allowance, left)
