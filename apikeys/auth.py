@@ -86,7 +86,8 @@ class ApiKeyAuth(AuthBase):
         except ApiError as error:  # no credentials, or not of a form we accept
             raise keyless(request, error) from None
         call.key = key
-        set_actor(Actor("key", f"API key {key.label}", client_ip(request)))
+        ip = client_ip(request)
+        set_actor(Actor("key", f"API key {key.label}", ip))
         # Only the key speaks for the caller on /api: a browser session is never used here.
         request.user = key.user
         balance = getattr(key.user, "credit_balance", None)
@@ -103,7 +104,7 @@ class ApiKeyAuth(AuthBase):
                 f"This API key lacks the `{self.scopes[0]}` scope.",
                 {"required_scope": " or ".join(self.scopes)},
             )
-        key.touch(client_ip(request))
+        key.touch(ip)
         return key
 
 

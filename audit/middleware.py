@@ -16,14 +16,15 @@ class ActorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        actor = SYSTEM
-        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+        if request.path.startswith("/api/"):
+            actor = SYSTEM  # until the key authenticates; the session user is never loaded
+        elif request.user.is_authenticated:
+            user = request.user
             admin = request.path.startswith("/admin/") and user.is_staff
             actor = Actor("admin" if admin else "user", user.email, client_ip(request))
-        elif not request.path.startswith("/api/"):
+        else:
             actor = Actor("user", "Signed out", client_ip(request))
-        token = actor_var.set(actor)
+        token = actor_var.set(actor)  # reset below: nothing leaks into the next request
         try:
             return self.get_response(request)
         finally:

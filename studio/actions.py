@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from studio.images import CheckedImage
 
 PLAN_LACKS_FEATURE = "Your plan does not include this feature."
+PLAN_LACKS_WEBHOOKS = "Your plan does not include this feature (webhooks)."
 OCR_CREDIT_COST = 1
 
 
@@ -119,7 +120,7 @@ def job_webhook(plan: Plan, url: str | None) -> dict[str, str]:
     if not plan.allows_webhooks():
         raise Rejected(
             "INSUFFICIENT_PERMISSIONS",
-            "Your plan does not include this feature (webhooks).",
+            PLAN_LACKS_WEBHOOKS,
             {"feature": "webhooks"},
         )
     try:
@@ -135,8 +136,8 @@ def route_to_image_model(
     """The provider, model and shape a job on an image model runs with (kept in its params,
     so the worker runs what was priced), and its cost. Rejected if it cannot run here."""
     engine = template.engine if template else providers.AUTO
-    reason = providers.unavailable_reason(engine)
     provider = providers.resolve(engine)
+    reason = providers.why_not(provider)
     if reason or provider is None:
         what = "this template" if template else "text to image"
         raise Rejected(

@@ -332,7 +332,7 @@ class Job(models.Model):
             if status != self.Status.SUCCEEDED:
                 reason = f"Job {status}: {error_code}" if error_code else f"Job {status}"
                 refund_job(self, reason)
-            job_finished.send(sender=Job, job_id=self.pk, status=status)
+            job_finished.send(sender=Job, job=self, status=status)
         self.refresh_from_db()
         return True
 

@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from nanostudio import outbound
-from webhooks.models import Attempt, Delivery, Endpoint
+from webhooks.models import Attempt, Delivery, Endpoint, JobWebhookSecret
 
 logger = logging.getLogger("nanostudio.webhooks")
 DISPATCH_BATCH = 500
@@ -38,13 +39,14 @@ DRAIN_LIMIT = 200  # deliveries one task sends to its endpoint before it lets an
 def emit(
     user_id: int,
     event: str,
-    data: dict[str, Any],
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
     *,
     job_id: uuid.UUID | None = None,
     extra_url: str = "",
 ) -> list[Delivery]:
     """Record `event` for each of the user's enabled endpoints that subscribe to it (and
-    `extra_url`, a job's own webhook), sent after the current transaction commits."""
+    `extra_url`, a job's own webhook), sent after the current transaction commits. `data`
+    may be a function: it is called only if someone listens."""
     endpoints = [
         endpoint
         for endpoint in Endpoint.objects.filter(user_id=user_id, enabled=True)
@@ -53,6 +55,9 @@ def emit(
     targets: list[tuple[Endpoint | None, str]] = [(e, e.url) for e in endpoints]
     if extra_url:
         targets.append((None, extra_url))
+    if not targets:
+        return []
+    payload = data() if callable(data) else data
     now = timezone.now()
     deliveries = Delivery.objects.bulk_create(
         Delivery(
@@ -62,7 +67,7 @@ def emit(
             url=url,
             event=event,
             message_id=Delivery.new_message_id(),
-            payload=data,
+            payload=payload,
             next_attempt_at=now,
             created_at=now,
         )
@@ -247,8 +252,6 @@ def _record_health(endpoint: Endpoint, ok: bool, now: datetime) -> None:
 def job_webhook_secret(user_id: int) -> str:
     """The secret that signs a job's own `webhook` URL: the user's first endpoint's, or one
     kept for the purpose (GET /api/webhooks/job-secret shows it)."""
-    from webhooks.models import JobWebhookSecret
-
     return JobWebhookSecret.for_user(user_id)
 
 

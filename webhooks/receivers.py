@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from apikeys.models import ApiKey
 from apikeys.signals import key_revoked
 from billing.signals import credits_granted, credits_spent
 from nanostudio.schemas import utc_timestamp
+from studio.models import Job
 from studio.signals import job_finished
 from webhooks import notices
 from webhooks.delivery import emit
@@ -40,20 +40,17 @@ def never_breaks_the_change(handler: Callable[..., None]) -> Callable[..., None]
 
 @receiver(job_finished)
 @never_breaks_the_change
-def on_job_finished(job_id: uuid.UUID, status: str, **_: Any) -> None:
+def on_job_finished(job: Job, status: str, **_: Any) -> None:
     from studio.api import JobOut, job_out
-    from studio.models import Job
 
-    job = Job.objects.select_related("template").get(pk=job_id)
-    # As GET /api/jobs/{id} shows it, times included (`…Z`).
-    data = JobOut.model_validate(job_out(job)).model_dump(mode="json")
-    for field in ("created_at", "started_at", "finished_at"):
-        moment = getattr(job, field)
-        data[field] = utc_timestamp(moment) if moment else None
+    def data() -> dict[str, Any]:  # as GET /api/jobs/{id} shows it now, times ending in `Z`
+        ended = Job.objects.select_related("template").get(pk=job.pk)
+        return JobOut.model_validate(job_out(ended)).model_dump(mode="json")
+
     emit(
         job.user_id,
         JOB_EVENTS[status],
-        data,
+        data,  # built only if someone listens
         job_id=job.pk,
         extra_url=str(job.params.get("webhook") or ""),
     )

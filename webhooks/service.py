@@ -9,13 +9,12 @@ from django.utils import timezone
 
 from billing.models import plan_of
 from nanostudio import outbound
+from studio.actions import PLAN_LACKS_WEBHOOKS
 from webhooks.delivery import send_soon
 from webhooks.models import Delivery, Endpoint, new_secret
 
 if TYPE_CHECKING:
     from accounts.models import User
-
-PLAN_LACKS_WEBHOOKS = "Your plan does not include this feature (webhooks)."
 
 
 class BadUrl(ValueError):

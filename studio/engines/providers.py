@@ -10,6 +10,7 @@ default provider (IMAGE_PROVIDER, else the first configured), which prompt-only 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
@@ -207,10 +208,12 @@ def resolve(engine: str) -> Provider | None:
 
 
 def unavailable_reason(engine: str) -> str | None:
-    provider = resolve(engine)
-    if provider is None:
-        return NO_PROVIDER
-    return provider.unavailable_reason()
+    return why_not(resolve(engine))
+
+
+def why_not(provider: Provider | None) -> str | None:
+    """Why a resolved provider (None: none configured) cannot run a call; None if it can."""
+    return NO_PROVIDER if provider is None else provider.unavailable_reason()
 
 
 def credit_cost(engine: str, model: str = "") -> int:
@@ -345,8 +348,8 @@ def _redis_slot(provider: Provider) -> Iterator[None]:
     the cap protects the provider's quota, and must not fail a paid job on its own."""
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-    acquire = client.register_script(ACQUIRE_LUA)
+    acquire = _slot_script(settings.REDIS_URL)
+    client = acquire.registered_client
     key, token = f"engine-slots:{provider.name}", uuid.uuid4().hex
     # A lease outlives the longest call a slot can carry; a dead worker's slot ends with it.
     lease_s = settings.JOB_TIME_LIMIT_S + 15
@@ -366,4 +369,12 @@ def _redis_slot(provider: Provider) -> Iterator[None]:
     finally:
         with contextlib.suppress(redis.RedisError):
             client.zrem(key, token)
-        client.close()
+
+
+@functools.cache
+def _slot_script(url: str) -> Any:
+    """One client (and connection pool) per process for the slots, with the script loaded."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return client.register_script(ACQUIRE_LUA)
