@@ -282,7 +282,7 @@ class ApiKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.hint})"
+        return self.label
 
     @property
     def label(self) -> str:

@@ -87,6 +87,19 @@ def setup_database(url: str, *, fresh: bool) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
+def sepia_body() -> dict[str, str]:
+    """The bench's submit: Sepia on a 64x64 PNG."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 80, 40)).save(buffer, format="PNG")
+    image = base64.b64encode(buffer.getvalue()).decode()
+    return {"image": image, "template": "Sepia", "templateType": "filters"}
+
+
 def bench_user(
     email: str = "bench@example.com", scopes: list[str] | None = None
 ) -> tuple[Any, str]:

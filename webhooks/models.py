@@ -37,11 +37,6 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class EndpointQuerySet(models.QuerySet["Endpoint"]):
-    def subscribed(self, user_id: int, event: str) -> EndpointQuerySet:
-        return self.filter(user_id=user_id, enabled=True, events__contains=[event])
-
-
 class Endpoint(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -60,8 +55,6 @@ class Endpoint(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = EndpointQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

@@ -9,7 +9,16 @@ import time
 from functools import partial
 from unittest import mock
 
-from bench.harness import ENV, OUT, PROXY_HEADERS, bench_user, gunicorn, interleaved, record
+from bench.harness import (
+    ENV,
+    OUT,
+    PROXY_HEADERS,
+    bench_user,
+    gunicorn,
+    interleaved,
+    record,
+    sepia_body,
+)
 from tests.processes import start_worker, stop_process
 
 SUBMIT_CAPTURE = OUT / "submit-round-trips.pickle"
@@ -57,12 +66,9 @@ def _capture_submits(secrets: list[str], body: dict) -> tuple[int, int]:
 
 def run() -> None:
     """Async submits against the bare view; submit-to-done latency; sync waiters held."""
-    import base64
-    import io
     import threading
 
     import requests
-    from PIL import Image
 
     from nanostudio.celery import app
     from studio.models import Job
@@ -74,13 +80,7 @@ def run() -> None:
         for n in range(JOB_USERS)
     ]
     secret = secrets[0]
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 80, 40)).save(buffer, format="PNG")
-    body = {
-        "image": base64.b64encode(buffer.getvalue()).decode(),
-        "template": "Sepia",
-        "templateType": "filters",
-    }
+    body = sepia_body()
     script = OUT / "submit.lua"
     OUT.mkdir(parents=True, exist_ok=True)
     script.write_text(

@@ -8,7 +8,7 @@ import os
 import statistics
 import time
 
-from bench.harness import ENV, PROXY_HEADERS, bench_user, gunicorn, record
+from bench.harness import ENV, PROXY_HEADERS, bench_user, gunicorn, record, sepia_body
 from tests.processes import start_webhooks_worker, start_worker, stop_process
 from tests.receiver import Receiver
 
@@ -18,12 +18,9 @@ JOBS = 30
 
 
 def run() -> None:
-    import base64
-    import io
 
     import requests
     from django.db import transaction
-    from PIL import Image
 
     from billing.models import Plan
     from webhooks.delivery import emit
@@ -68,13 +65,7 @@ def run() -> None:
         create_endpoint(
             hooked_user, url=receiver.url, description="", events=["job.succeeded"], enabled=True
         )
-        buffer = io.BytesIO()
-        Image.new("RGB", (64, 64), (200, 80, 40)).save(buffer, format="PNG")
-        body = {
-            "image": base64.b64encode(buffer.getvalue()).decode(),
-            "template": "Sepia",
-            "templateType": "filters",
-        }
+        body = sepia_body()
         jobs_worker = start_worker(env, "--concurrency", "2")
         try:
             with gunicorn() as base:

@@ -2,8 +2,9 @@
 
 One module per engine, each with the same small interface:
 
-    available() -> bool               is it configured and usable here?
     run(template, image, params) -> EngineResult
+
+Whether an image-model engine is configured is `providers`' to say; OCR has `ocr.available()`.
 
 `get(name)` returns the module. Engines raise EngineError for a failure that should fail the
 job (and refund it), ContentRejected when an image model's provider refused the content;

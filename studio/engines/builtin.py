@@ -12,10 +12,6 @@ if TYPE_CHECKING:
 from studio.engines import EngineError, EngineResult
 
 
-def available() -> bool:
-    return True
-
-
 def _rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 

@@ -38,10 +38,6 @@ REFUSALS = frozenset(
 IMAGE_CONFIG = {"aspect_ratio": "aspectRatio", "image_size": "imageSize"}
 
 
-def available() -> bool:
-    return providers.get("gemini").configured
-
-
 def request_body(prompt: str, image: Image.Image | None, options: dict[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [{"text": prompt}]
     if image is not None:

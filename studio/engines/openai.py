@@ -27,10 +27,6 @@ GENERATION_OPTIONS = ("size", "quality", "background")
 EDIT_OPTIONS = (*GENERATION_OPTIONS, "input_fidelity")
 
 
-def available() -> bool:
-    return providers.get("openai").configured
-
-
 def run(
     template: Template | None, image: Image.Image | None, params: dict[str, Any]
 ) -> EngineResult:

@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from studio.models import Template
 
 
-def available() -> bool:
-    return providers.get("upstream").configured
-
-
 def run(
     template: Template | None, image: Image.Image | None, params: dict[str, Any]
 ) -> EngineResult:
