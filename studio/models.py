@@ -25,12 +25,14 @@ class TemplateQuerySet(models.QuerySet["Template"]):
     def catalogue(self, plan: Plan | None) -> list[tuple[str, list[Template]]]:
         """Enabled templates grouped by type, each with `unavailable_reason` (None if usable)."""
         groups: dict[str, list[Template]] = {}
+        engine_reasons: dict[str, str | None] = {}  # asked once per engine, not per template
         for template in self.enabled().prefetch_related("plans"):
-            template.unavailable_reason = None
             if not template.offered_on(plan):
                 template.unavailable_reason = "Your plan does not include this template."
             else:
-                template.unavailable_reason = template.engine_unavailable_reason()
+                if template.engine not in engine_reasons:
+                    engine_reasons[template.engine] = template.engine_unavailable_reason()
+                template.unavailable_reason = engine_reasons[template.engine]
             groups.setdefault(template.type, []).append(template)
         return list(groups.items())
 
