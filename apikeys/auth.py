@@ -86,6 +86,7 @@ class ApiKeyAuth(AuthBase):
         except ApiError as error:  # no credentials, or not of a form we accept
             raise keyless(request, error) from None
         call.key = key
+        call.previous_secret = key.presented_previous_secret
         ip = client_ip(request)
         set_actor(Actor("key", f"API key {key.label}", ip))
         # Only the key speaks for the caller on /api: a browser session is never used here.

@@ -25,7 +25,24 @@ GRACE_CHOICES = [
 assert [value for value, _ in GRACE_CHOICES] == list(ROLL_GRACE_PERIODS)
 
 
-class ApiKeyCreateForm(forms.Form):
+class BudgetFields(forms.Form):
+    """A key's credit cap, on the create and the edit dialog."""
+
+    budget_cap = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Credit budget",
+        help_text="The most credits this key may spend per period. Empty: no cap.",
+    )
+    budget_period = forms.ChoiceField(
+        choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH, required=False
+    )
+
+    def clean_budget_period(self) -> str:
+        return str(self.cleaned_data.get("budget_period") or BudgetPeriod.MONTH)
+
+
+class ApiKeyCreateForm(BudgetFields):
     name = forms.CharField(
         max_length=100,
         help_text="What uses this key, e.g. “production server” or “CI”.",
@@ -100,7 +117,7 @@ class ApiKeyRenameForm(forms.Form):
         return str(self.cleaned_data["name"]).strip()
 
 
-class ApiKeyEditForm(forms.Form):
+class ApiKeyEditForm(BudgetFields):
     """What can change on a key without rolling it (its name has its own dialog)."""
 
     scopes = forms.MultipleChoiceField(
@@ -112,13 +129,6 @@ class ApiKeyEditForm(forms.Form):
         help_text="Empty: never. The key stops working at 00:00 UTC that day.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    budget_cap = forms.IntegerField(
-        required=False,
-        min_value=1,
-        label="Credit budget",
-        help_text="The most credits this key may spend per period. Empty: no cap.",
-    )
-    budget_period = forms.ChoiceField(choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH)
     rate_per_minute = forms.IntegerField(
         required=False,
         min_value=1,

@@ -203,12 +203,12 @@ class ApiKeyManager(models.Manager.from_queryset(ApiKeyQuerySet)):  # type: igno
             raise AuthFailure("INVALID_API_KEY", key=key)
         now = timezone.now()
         # Not the current secret: the one before a roll, valid until its grace ends.
-        if not hmac.compare_digest(key.digest, presented) and (
-            key.previous_valid_until is None or key.previous_valid_until <= now
-        ):
+        previous = not hmac.compare_digest(key.digest, presented)
+        if previous and (key.previous_valid_until is None or key.previous_valid_until <= now):
             raise AuthFailure("INVALID_API_KEY", key=key)
         if key.expires_at is not None and key.expires_at <= now:
             raise AuthFailure("EXPIRED_API_KEY", expired_at=key.expires_at, key=key)
+        key.presented_previous_secret = previous
         return key
 
 
@@ -268,6 +268,8 @@ class ApiKey(models.Model):
     )
 
     objects = ApiKeyManager()
+    # Set by `authenticate`: the caller sent the old secret of a rolled key (its grace period).
+    presented_previous_secret = False
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -370,6 +372,19 @@ class ApiKey(models.Model):
             )
             record(self.user_id, "key.rolled", self.label, old_secret_works_for=grace)
         return secret
+
+    def end_grace(self) -> bool:
+        """Stop the old secret now, before its grace period ends. False if none was valid."""
+        with transaction.atomic():
+            ended = (
+                ApiKey.objects.filter(pk=self.pk, previous_valid_until__gt=timezone.now())
+                .exclude(previous_digest=None)
+                .update(previous_digest=None, previous_valid_until=None)
+            )
+            if ended:
+                record(self.user_id, "key.grace_ended", self.label)
+        self.refresh_from_db()
+        return bool(ended)
 
     def rename(self, name: str) -> None:
         """Raises KeyNameTaken if another live key of the owner has this name."""

@@ -14,4 +14,6 @@ urlpatterns = [
     path("settings/api-keys/<int:key_id>/edit/", views.key_edit, name="edit"),
     path("settings/api-keys/<int:key_id>/toggle/", views.key_toggle, name="toggle"),
     path("settings/api-keys/<int:key_id>/revoke/", views.key_revoke, name="revoke"),
+    path("settings/api-keys/<int:key_id>/narrow/", views.key_narrow, name="narrow"),
+    path("settings/api-keys/<int:key_id>/end-grace/", views.key_end_grace, name="end_grace"),
 ]

@@ -77,6 +77,8 @@ def key_create(request: AuthedRequest) -> HttpResponse:
                 scopes=data["scope_list"],
                 expires_at=data["expires_at"],
                 prefix=data["prefix"],
+                budget_credits=data["budget_cap"],
+                budget_period=data["budget_period"],
             )
         except KeyLimitReached as limit:
             form.add_error(
@@ -176,3 +178,27 @@ def key_revoke(request: AuthedRequest, key_id: int) -> HttpResponse:
         key.revoke()
         return _done(request, f"“{key.name}” is revoked. Requests with it now get 401.")
     return _dialog(request, "revoke-confirm", {"key": key})
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def key_narrow(request: AuthedRequest, key_id: int) -> HttpResponse:
+    """The one-click "narrow it?": keep only the scopes posted, which must be some of the
+    key's own (never a widening: that is the Edit dialog's, with its own checks)."""
+    key = _get_key_for_user(request, key_id)
+    scopes = sorted(set(request.POST.getlist("scopes")))
+    if key.status == ApiKey.Status.REVOKED or not scopes or not set(scopes) <= set(key.scopes):
+        return _done(request, f"“{key.name}” was not changed: those are not some of its scopes.")
+    key.set_scopes(scopes)
+    return _done(request, f"“{key.name}” now has only {', '.join(scopes)}.")
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def key_end_grace(request: AuthedRequest, key_id: int) -> HttpResponse:
+    key = _get_key_for_user(request, key_id)
+    if key.end_grace():
+        return _done(request, f"“{key.name}”: the old secret no longer works.")
+    return _done(request, f"“{key.name}” had no old secret still working.")

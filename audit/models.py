@@ -14,6 +14,7 @@ from audit.context import actor_var
 ACTIONS = {
     "key.created": "API key created",
     "key.rolled": "API key rolled",
+    "key.grace_ended": "Old secret's grace period ended",
     "key.renamed": "API key renamed",
     "key.scopes_changed": "API key scopes changed",
     "key.expiry_changed": "API key expiry changed",

@@ -22,6 +22,8 @@ USAGE_ENDPOINTS = [
 ]
 # Events in time order (ids grow with time, as in production), each user's spread evenly
 # over the 90 days. About 93% 2xx, 6.5% 4xx, 0.5% 5xx; POSTs that succeed cost a credit.
+# Calls come from 20 addresses, and one in 10,007 from a 21st (the one a user looks for);
+# submits and job reads carry a job id.
 _SEED_EVENTS_SQL = """
 INSERT INTO billing_usageevent (created_at, user_id, key_id, endpoint, method, status,
     error_code, credits, latency_ms, ip, request_id, job_id, rolled_up)
@@ -31,7 +33,12 @@ SELECT %(start)s::timestamptz + (g::float8 * %(span_s)s / %(count)s) * interval 
        CASE s.status WHEN 200 THEN '' WHEN 404 THEN 'NOT_FOUND'
                      WHEN 429 THEN 'RATE_LIMIT_EXCEEDED' ELSE 'INTERNAL_ERROR' END,
        CASE WHEN s.status = 200 AND e.endpoint LIKE 'POST%%' THEN 1 ELSE 0 END,
-       5 + (g * 7 %% 400) / 10.0, '10.0.0.1', 'req_bench' || g, NULL, true
+       5 + (g * 7 %% 400) / 10.0,
+       CASE WHEN g %% 10007 = 0 THEN '203.0.113.7'::inet ELSE ('10.0.' || g %% 20 || '.1')::inet END,
+       'req_bench' || g,
+       CASE WHEN e.endpoint LIKE '%%{{job_id}}' OR e.endpoint LIKE 'POST%%'
+            THEN md5(g::text)::uuid END,
+       true
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
 JOIN bench_keys b ON b.n = {user_expression}
 CROSS JOIN LATERAL (SELECT (%(endpoints)s::text[])[1 + (g * 7919) %% 100] AS endpoint) e

@@ -142,5 +142,6 @@ def handle_unexpected(request: HttpRequest, exc: Exception) -> JsonResponse:
 api.add_router("/user", "accounts.api.router")
 api.add_router("/keys", "apikeys.api.router")
 api.add_router("/usage", "usage.api.router")
+api.add_router("/requests", "usage.api.requests_router")
 api.add_router("/webhooks", "webhooks.api.router")
 api.add_router("", "studio.api.router")

@@ -25,6 +25,7 @@ class ApiCall:
 
     started: float = field(default_factory=time.perf_counter)
     key: ApiKey | None = None  # the key that authenticated the call
+    previous_secret: bool = False  # with a rolled key's old secret, during its grace period
     refused_key: ApiKey | None = None  # a key we know but refused (disabled, expired, …)
     job_id: uuid.UUID | None = None  # the job the call created or read
     credits_charged: int = 0

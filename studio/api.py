@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -20,6 +18,7 @@ from pydantic import Field, model_validator
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import Scope
 from billing.models import plan_of
+from nanostudio import keyset
 from nanostudio.errors import ERROR_CODES, ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Body, envelope, errors, ok
@@ -260,22 +259,6 @@ CURSOR_DESCRIPTION = (
 )
 
 
-def _cursor_for(job: Job) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.pk}".encode()).decode()
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a `next_cursor` points after; 400 for anything we did not issue."""
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
-            raise ValueError("naive time")
-        return created_at, uuid.UUID(job_id)
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
-
-
 @router.get(
     "/jobs",
     auth=ApiKeyAuth(Scope.JOBS_READ),
@@ -298,15 +281,11 @@ def list_jobs(
         jobs = jobs.filter(status=status)
     if kind:
         jobs = jobs.filter(kind=kind)
-    if cursor:
-        created, job_id = _read_cursor(cursor)
-        jobs = jobs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=job_id))
-    page = list(jobs[: limit + 1])
-    next_cursor = None
-    if len(page) > limit:
-        last = page[limit - 1]
-        next_cursor = _cursor_for(last)
-    return ok({"jobs": [job_out(job, request) for job in page[:limit]], "next_cursor": next_cursor})
+    try:
+        page, next_cursor = keyset.page(jobs, cursor, limit, uuid.UUID)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
+    return ok({"jobs": [job_out(job, request) for job in page], "next_cursor": next_cursor})
 
 
 @router.get(

@@ -35,6 +35,7 @@ BEYOND_SCHEMA = {
     "PATCH /api/keys/{key_id}": "names are unique among your live keys",
     "GET /api/jobs": "the cursor must be one the server issued",
     "GET /api/usage": "at most 366 days between `from` and `to`",
+    "GET /api/requests": "the cursor must be one the server issued; `ip` an IP address",
     "POST /api/webhooks": "the URL must be https on a public address, once resolved",
     "PATCH /api/webhooks/{endpoint_id}": "the URL must be https on a public address",
 }

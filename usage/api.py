@@ -1,17 +1,22 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+import ipaddress
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
+from django.urls import reverse
 from ninja import Field, Query, Router, Schema
+from pydantic import field_validator
 
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import ApiKey, Scope
 from billing.periods import utc_today
-from nanostudio.errors import validation_error
+from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Input, envelope, errors, ok
-from usage import reports
+from usage import inspector, reports, requestlog
+from usage.models import UsageEvent
 
 router = Router(tags=["usage"])
 
@@ -142,3 +147,181 @@ def get_usage(request: ApiRequest, query: Query[UsageQuery]) -> dict[str, Any]:
             "groups": groups,
         }
     )
+
+
+# --- The request log ------------------------------------------------------------------------
+
+requests_router = Router(tags=["requests"])
+
+
+class RequestLogQuery(Input):
+    from_: datetime | None = Field(
+        None, alias="from", description="Requests at or after this time (ISO 8601; UTC if naive)."
+    )
+    to: datetime | None = Field(None, description="Requests before this time.")
+    key_id: int | None = Field(None, description="One of your keys, by id.")
+    endpoint: str | None = Field(
+        None, max_length=80, description='An operation as the log names it: "POST /api/ocr".'
+    )
+    status: str | None = Field(
+        None,
+        pattern=r"^[1-5]([xX]{2}|[0-9]{2})$",
+        description='A status class ("2xx", "4xx", "5xx") or a status ("429").',
+    )
+    error_code: str | None = Field(
+        None, max_length=40, description="An error code, e.g. RATE_LIMIT_EXCEEDED."
+    )
+    ip: str | None = Field(None, description="The caller's IP address.")
+    q: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{8,64}$",
+        description="A request id (`req_…`, as `X-Request-Id` carried it) or a job id.",
+    )
+    cursor: str | None = Field(
+        None, max_length=200, description="`next_cursor` from the previous page, unchanged."
+    )
+    limit: int = Field(50, ge=1, le=100)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        return requestlog.check_status(value) if value else None
+
+    @field_validator("error_code")
+    @classmethod
+    def _error_code(cls, value: str | None) -> str | None:
+        return requestlog.check_error_code(value) if value else None
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        return str(ipaddress.ip_address(value.strip())) if value else None
+
+    @field_validator("q")
+    @classmethod
+    def _q(cls, value: str | None) -> str | None:
+        return requestlog.check_search(value) if value else None
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _iso_time(cls, value: Any) -> datetime | None:
+        """ISO 8601 only (pydantic alone would take a number as a Unix time); UTC if naive."""
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(str(value))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class RequestOut(Schema):
+    request_id: str
+    created_at: datetime
+    method: str
+    endpoint: str = Field(description='The operation: "GET /api/jobs/{job_id}".')
+    path: str = Field(description="The path and query string as called.")
+    status: int
+    error_code: str | None
+    key_id: int
+    previous_secret: bool = Field(
+        description="Made with a rolled key's previous secret, during its grace period."
+    )
+    ip: str | None
+    latency_ms: float
+    credits: int = Field(description="Credits it cost (0 once its job was refunded).")
+    job_id: uuid.UUID | None
+    rate_limit: dict[str, int] | None = Field(
+        description="The limit per minute and the burst left after the call."
+    )
+    server_timing: dict[str, float] = Field(description="Server-side steps, in milliseconds.")
+    inspect_url: str = Field(description="The request inspector page (signed in).")
+
+
+class LedgerOut(Schema):
+    kind: str = Field(description="debit (the reserve) or refund.")
+    amount: int
+    reason: str
+    created_at: datetime
+
+
+class RequestDetailOut(RequestOut):
+    ledger: list[LedgerOut] = Field(description="The credits the request moved for its job.")
+
+
+class RequestListOut(Schema):
+    requests: list[RequestOut]
+    next_cursor: str | None
+
+
+def _request_out(event: UsageEvent, request: ApiRequest) -> dict[str, Any]:
+    return {
+        "request_id": event.request_id,
+        "created_at": event.created_at,
+        "method": event.method,
+        "endpoint": event.endpoint,
+        "path": event.path,
+        "status": event.status,
+        "error_code": event.error_code or None,
+        "key_id": event.key_id,
+        "previous_secret": event.previous_secret,
+        "ip": event.ip,
+        "latency_ms": event.latency_ms,
+        "credits": event.credits,
+        "job_id": event.job_id,
+        "rate_limit": {"limit": event.rate_limit, "remaining": event.rate_remaining or 0}
+        if event.rate_limit
+        else None,
+        "server_timing": dict(inspector.timing_parts(event.server_timing)),
+        "inspect_url": request.build_absolute_uri(
+            reverse("usage:request", args=[event.request_id])
+        ),
+    }
+
+
+@requests_router.get(
+    "",
+    auth=ApiKeyAuth(Scope.USAGE_READ),
+    response={200: envelope(RequestListOut), **errors()},
+)
+def list_requests(request: ApiRequest, query: Query[RequestLogQuery]) -> dict[str, Any]:
+    """Your API requests of the retention window, newest first, filtered like the request log
+    page. Pass `next_cursor` back as `cursor` for the next page."""
+    log = requestlog.LogFilter(
+        since=query.from_,
+        until=query.to,
+        key_id=query.key_id,
+        endpoint=query.endpoint or "",
+        status=query.status or "",
+        error_code=query.error_code or "",
+        ip=query.ip or "",
+        search=query.q or "",
+    )
+    try:
+        rows, next_cursor = requestlog.page(request.user.pk, log, query.cursor, query.limit)
+    except ValueError:
+        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
+    return ok(
+        {"requests": [_request_out(event, request) for event in rows], "next_cursor": next_cursor}
+    )
+
+
+@requests_router.get(
+    "/{request_id}",
+    auth=ApiKeyAuth(Scope.USAGE_READ),
+    response={200: envelope(RequestDetailOut), **errors(404)},
+)
+def get_request(request: ApiRequest, request_id: str) -> dict[str, Any]:
+    """One request: what the log shows, and the ledger entries of the job it created. The
+    latest, if your client sent the same `X-Request-Id` more than once."""
+    event, _ = requestlog.find(request.user.pk, request_id[:64])
+    if event is None:
+        raise ApiError("NOT_FOUND", "No request of yours has this id.")
+    detail = _request_out(event, request)
+    detail["ledger"] = [
+        {
+            "kind": entry.kind,
+            "amount": entry.amount,
+            "reason": entry.reason,
+            "created_at": entry.created_at,
+        }
+        for entry in inspector.ledger_entries(event)
+    ]
+    return ok(detail)

@@ -69,6 +69,7 @@ def record(request: HttpRequest, response: HttpResponse) -> None:
         "key": key.pk,
         "endpoint": endpoint_of(request)[:80],
         "method": request.method or "",
+        "path": request.get_full_path()[:200],
         "status": response.status_code,
         "error_code": call.error_code,
         "credits": call.credits_charged,
@@ -77,6 +78,10 @@ def record(request: HttpRequest, response: HttpResponse) -> None:
         "request_id": cast(ApiRequest, request).request_id,
         "job_id": call.job_id,
         "rolled_up": False,
+        "previous_secret": call.previous_secret,
+        "rate_remaining": _header_int(response, "X-RateLimit-Remaining"),
+        "rate_limit": _header_int(response, "X-RateLimit-Limit"),
+        "server_timing": response.get("Server-Timing", "")[:200],
     }
     sql, fields = _insert_event()
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
@@ -86,6 +91,11 @@ def record(request: HttpRequest, response: HttpResponse) -> None:
     except DatabaseError:
         # The request itself is done; a database that cannot take the event is logged loudly.
         logger.exception("usage event not recorded")
+
+
+def _header_int(response: HttpResponse, name: str) -> int | None:
+    value = response.get(name, "")
+    return int(value) if value.isdigit() else None
 
 
 @cache
@@ -101,6 +111,7 @@ def _insert_event() -> tuple[str, list[Field[Any, Any]]]:
             "key",
             "endpoint",
             "method",
+            "path",
             "status",
             "error_code",
             "credits",
@@ -109,6 +120,10 @@ def _insert_event() -> tuple[str, list[Field[Any, Any]]]:
             "request_id",
             "job_id",
             "rolled_up",
+            "previous_secret",
+            "rate_remaining",
+            "rate_limit",
+            "server_timing",
         )
     ]
     # Identifiers come from model metadata; every value is a parameter.

@@ -66,6 +66,9 @@ class UsageEvent(models.Model):
         max_length=80, help_text='Method and route, "GET /api/jobs/{job_id}".'
     )
     method = models.CharField(max_length=7)
+    path = models.CharField(
+        max_length=200, blank=True, db_default="", help_text="The path and query string as called."
+    )
     status = models.PositiveSmallIntegerField()
     error_code = models.CharField(max_length=40, blank=True)
     credits = models.IntegerField(default=0, help_text="Credits this request cost.")
@@ -75,6 +78,22 @@ class UsageEvent(models.Model):
     # A plain id, not a foreign key: jobs and events have their own retention.
     job_id = models.UUIDField(null=True, blank=True)
     rolled_up = models.BooleanField(default=False)
+    # What the request inspector shows beyond the log line.
+    previous_secret = models.BooleanField(
+        db_default=False, help_text="Made with a rolled key's old secret, during its grace period."
+    )
+    rate_remaining = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests left in the rate-limit burst after the call."
+    )
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The rate (per minute) that applied to the call."
+    )
+    server_timing = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="The Server-Timing header the answer carried.",
+    )
 
     class Meta:
         db_table = "billing_usageevent"
@@ -86,9 +105,30 @@ class UsageEvent(models.Model):
             models.Index(
                 fields=["user"], condition=models.Q(rolled_up=False), name="usage_event_pending"
             ),
-            # Tiny: only the requests that were charged for a job (found again on a refund).
+            # The request log's filters (usage.requestlog), each an index that yields a
+            # user's matching rows newest first, so a page reads about its own rows.
             models.Index(
-                fields=["job_id"], condition=models.Q(credits__gt=0), name="usage_event_charged_job"
+                fields=["user", "endpoint", "-created_at"], name="usage_event_user_endpoint"
+            ),
+            models.Index(fields=["user", "ip", "-created_at"], name="usage_event_user_ip"),
+            # Small: errors only (about 7 % of the requests).
+            models.Index(
+                fields=["user", "-created_at"],
+                condition=models.Q(status__gte=400),
+                name="usage_event_user_errors",
+            ),
+            models.Index(
+                fields=["user", "error_code", "-created_at"],
+                condition=~models.Q(error_code=""),
+                name="usage_event_user_error_code",
+            ),
+            models.Index(fields=["request_id"], name="usage_event_request_id"),
+            # The requests that created or read a job (the inspector, a search by job id, and
+            # the charge found again on a refund).
+            models.Index(
+                fields=["job_id"],
+                condition=models.Q(job_id__isnull=False),
+                name="usage_event_job",
             ),
         ]
 

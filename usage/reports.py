@@ -4,6 +4,7 @@ the daily rollups plus the events not folded in yet, in one statement (exact at 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -145,17 +146,6 @@ def per_group(rows: Iterable[Row]) -> dict[object, Counts]:
     return groups
 
 
-def recent_events(
-    user_id: int, *, key_id: int | None = None, endpoint: str | None = None, limit: int = 100
-) -> QuerySet[UsageEvent]:
-    events = UsageEvent.objects.filter(user_id=user_id)
-    if key_id is not None:
-        events = events.filter(key_id=key_id)
-    if endpoint:
-        events = events.filter(endpoint=endpoint)
-    return events.order_by("-created_at", "-id")[:limit]
-
-
 @cache  # the API's operations are fixed once it is loaded
 def api_endpoints() -> tuple[str, ...]:
     """Every operation of the API as usage events name them ("GET /api/jobs/{job_id}"), from
@@ -167,3 +157,25 @@ def api_endpoints() -> tuple[str, ...]:
         f"{method.upper()} {path}" for path, methods in paths.items() for method in methods
     }
     return tuple(sorted(endpoints, key=lambda name: (name.split(" ")[1], name)))
+
+
+_PATH_PARAM_RE = re.compile(r"\{(?:\w+:)?(\w+)\}")  # ninja's "{uuidstr:job_id}"
+
+
+@cache  # as api_endpoints
+def endpoint_scopes() -> dict[str, tuple[str, ...]]:
+    """Each operation's accepted scopes (any one of them will do; empty: any valid key), by
+    its usage-event name, from the API's own authentication declarations."""
+    from nanostudio.api import api
+
+    api.get_openapi_schema()  # builds the routers' operations, once
+    scopes: dict[str, tuple[str, ...]] = {}
+    for prefix, router in api._routers:
+        for path, view in router.path_operations.items():
+            for operation in view.operations:
+                auths = operation.auth_callbacks or [router.auth]
+                needed = tuple(scope for auth in auths for scope in getattr(auth, "scopes", ()))
+                route = _PATH_PARAM_RE.sub(r"{\1}", f"/api{prefix}{path}")
+                for method in operation.methods:
+                    scopes[f"{method} {route}"] = needed
+    return scopes

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -22,14 +22,16 @@ from apikeys.models import ApiKey
 from billing.credits import burn_down
 from billing.periods import utc_today
 from billing.views import billing_context
+from nanostudio.errors import ERROR_CODES
 from nanostudio.http import AuthedRequest
-from usage import charts, reports
+from usage import charts, inspector, reports, requestlog
 from usage.models import UsageEvent
 
 if TYPE_CHECKING:
     from accounts.models import User
 
 RANGES_DAYS = (7, 30, 90)
+RECENT_ROWS = 10  # on the usage page; the request log has them all
 DEFAULT_RANGE_DAYS = 30
 
 
@@ -169,8 +171,8 @@ def _report(user: User, filters: dict[str, Any], keys: dict[int, ApiKey]) -> dic
     total = reports.total(rows)
     span = f"from {first:%b %-d} to {last:%b %-d}"
     left, forecast = burn_down(user, list(days))
-    endpoint = filters["endpoint"] or None
-    recent = list(reports.recent_events(user.pk, key_id=filters["key"], endpoint=endpoint))
+    log = requestlog.LogFilter(key_id=filters["key"], endpoint=filters["endpoint"])
+    recent, _ = requestlog.page(user.pk, log, limit=RECENT_ROWS)
     return {
         "first": first,
         "last": last,
@@ -193,6 +195,8 @@ def _log_rows(events: list[UsageEvent], keys: dict[int, ApiKey]) -> str:
         key = keys.get(event.key_id)
         rows.append(
             (
+                reverse("usage:request", args=[event.request_id]),
+                event.request_id,
                 f"{event.created_at:%b %-d, %H:%M:%S}",
                 event.endpoint,
                 format_html(
@@ -217,7 +221,8 @@ def _log_rows(events: list[UsageEvent], keys: dict[int, ApiKey]) -> str:
         )
     return format_html_join(
         "",
-        '<tr><td class="nowrap">{}</td><td><code>{}</code>{}</td><td class="nowrap">'
+        '<tr><td class="nowrap"><a href="{}" title="Inspect {}">{}</a></td>'
+        '<td><code>{}</code>{}</td><td class="nowrap">'
         '<span class="badge {}">{}</span>{}</td><td>{}</td><td class="mono small">{}</td>'
         '<td class="num">{}</td></tr>',
         rows,
@@ -260,6 +265,8 @@ def usage_page(request: AuthedRequest) -> HttpResponse:
         context.update(_report(user, form.cleaned_data, form.keys))
         query = {k: v for k, v in request.GET.items() if k in form.fields and v}
         context["export_query"] = urlencode(query)
+        log_query = {k: v for k, v in query.items() if k in ("key", "endpoint")}
+        context["log_query"] = urlencode(log_query)
     else:
         status = 422
     template = "usage/usage.html#report" if request.htmx else "usage/usage.html"
@@ -314,3 +321,192 @@ def usage_export(request: AuthedRequest) -> HttpResponse:
         f'attachment; filename="nano-studio-usage-{first}-to-{last}.csv"'
     )
     return response
+
+
+# --- The request log and the request inspector ---------------------------------------------
+
+STATUS_CHOICES = [
+    ("", "Any status"),
+    ("2xx", "2xx (succeeded)"),
+    ("4xx", "4xx (refused)"),
+    ("5xx", "5xx (our side)"),
+] + [
+    (str(status), str(status)) for status in (400, 401, 402, 403, 404, 409, 422, 429, 500, 502, 503)
+]
+
+
+class RequestLogForm(forms.Form):
+    """The log's filters, all in the URL (a filtered view can be bookmarked and shared)."""
+
+    since = forms.DateTimeField(required=False, label="From (UTC)")
+    until = forms.DateTimeField(required=False, label="To (UTC)")
+    key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
+    endpoint = forms.ChoiceField(required=False, label="Endpoint")
+    status = forms.ChoiceField(required=False, choices=STATUS_CHOICES, label="Status")
+    error_code = forms.ChoiceField(required=False, label="Error code")
+    ip = forms.GenericIPAddressField(required=False, label="IP address")
+    q = forms.CharField(required=False, max_length=64, label="Request or job id")
+
+    def __init__(self, user: User, data: QueryDict) -> None:
+        super().__init__(data, label_suffix="")
+        self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
+        key_field = cast(forms.TypedChoiceField, self.fields["key"])
+        key_field.choices = [("", "All keys")] + [(pk, str(key)) for pk, key in self.keys.items()]
+        endpoint_field = cast(forms.ChoiceField, self.fields["endpoint"])
+        endpoint_field.choices = [("", "All endpoints")] + [
+            (name, name) for name in reports.api_endpoints()
+        ]
+        code_field = cast(forms.ChoiceField, self.fields["error_code"])
+        code_field.choices = [("", "Any error code")] + [(code, code) for code in ERROR_CODES]
+        for name in ("since", "until"):
+            self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+    def clean_since(self) -> Any:
+        return _utc(self.cleaned_data["since"])
+
+    def clean_until(self) -> Any:
+        return _utc(self.cleaned_data["until"])
+
+    def clean_q(self) -> str:
+        value = str(self.cleaned_data["q"]).strip()
+        if value:
+            try:
+                return requestlog.check_search(value)
+            except ValueError as error:
+                raise forms.ValidationError(str(error)) from None
+        return value
+
+    def log_filter(self) -> requestlog.LogFilter:
+        data = self.cleaned_data
+        return requestlog.LogFilter(
+            since=data["since"],
+            until=data["until"],
+            key_id=data["key"],
+            endpoint=data["endpoint"],
+            status=data["status"],
+            error_code=data["error_code"],
+            ip=data["ip"] or "",
+            search=data["q"],
+        )
+
+
+def _utc(value: Any) -> Any:
+    """A time typed into the page is UTC, as the log shows it."""
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _filter_query(request: AuthedRequest, form: forms.Form) -> str:
+    return urlencode({k: v for k, v in request.GET.items() if k in form.fields and v})
+
+
+@login_required
+@require_GET
+def request_log(request: AuthedRequest) -> HttpResponse:
+    """Every request of the retention window, newest first, filtered, a cursor page at a time."""
+    form = RequestLogForm(request.user, request.GET)
+    context: dict[str, Any] = {"form": form, "retention_days": settings.USAGE_RETENTION_DAYS}
+    if not form.is_valid():
+        return render(request, "usage/requests.html", context, status=422)
+    query = _filter_query(request, form)
+    try:
+        rows, next_cursor = requestlog.page(
+            request.user.pk, form.log_filter(), request.GET.get("cursor") or None
+        )
+    except ValueError:
+        context["bad_cursor"] = True
+        return render(request, "usage/requests.html", context, status=400)
+    context.update(
+        {
+            "rows": _log_rows(rows, form.keys),
+            "count": len(rows),
+            "query": query,
+            "next_query": urlencode({**dict(request.GET.items()), "cursor": next_cursor})
+            if next_cursor
+            else "",
+            "paged": bool(request.GET.get("cursor")),
+            "filtered": bool(query),
+        }
+    )
+    return render(request, "usage/requests.html", context)
+
+
+class _Echo:
+    """A file whose write returns what it was given: csv.writer then yields lines."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_HEADER = [
+    "time_utc",
+    "request_id",
+    "method",
+    "endpoint",
+    "path",
+    "status",
+    "error_code",
+    "key_id",
+    "key_name",
+    "ip",
+    "latency_ms",
+    "credits",
+    "job_id",
+]
+
+
+@login_required
+@require_GET
+def request_log_export(request: AuthedRequest) -> HttpResponse | StreamingHttpResponse:
+    """The filtered requests as CSV, one row per request, streamed a chunk at a time."""
+    form = RequestLogForm(request.user, request.GET)
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid filters: "
+            + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()),
+            status=400,
+            content_type="text/plain",
+        )
+    keys = form.keys
+    writer = csv.writer(_Echo())
+
+    def lines() -> Any:
+        yield writer.writerow(CSV_HEADER)
+        for event in requestlog.every(request.user.pk, form.log_filter()):
+            key = keys.get(event.key_id)
+            yield writer.writerow(
+                [
+                    event.created_at.isoformat(),
+                    event.request_id,
+                    event.method,
+                    event.endpoint,
+                    event.path,
+                    event.status,
+                    event.error_code,
+                    event.key_id,
+                    key.name if key else "",
+                    event.ip or "",
+                    f"{event.latency_ms:.1f}",
+                    event.credits,
+                    event.job_id or "",
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="nano-studio-requests.csv"'
+    return response
+
+
+@login_required
+@require_GET
+def request_detail(request: AuthedRequest, request_id: str) -> HttpResponse:
+    """The inspector: one request's whole story. 404 for ids that are not the user's."""
+    event, count = requestlog.find(request.user.pk, request_id)
+    if event is None:
+        raise Http404("No request of yours has this id.")
+    key = ApiKey.objects.filter(pk=event.key_id, user=request.user).first()
+    context = inspector.story(event, key)
+    context["same_id_count"] = count
+    context["error"] = ERROR_CODES.get(event.error_code)
+    return render(request, "usage/request.html", context)
