@@ -26,6 +26,9 @@ SIGNED_IN = [
     "/jobs/",
     "{job}",
     "/usage/",
+    "/usage/requests/",
+    "/usage/requests/?status=4xx",
+    "{request}",
     "/billing/",
     "/settings/api-keys/",
     "/settings/webhooks/",
@@ -163,13 +166,15 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     type(laptop).objects.filter(pk=laptop.pk).update(
         budget_credits=20, budget_period="day", rate_per_minute=5
     )
-    job = api(
+    submit = api(
         "post",
         "/api/generate",
         key=secret,
         json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
         headers={"Prefer": "respond-async"},
-    ).json()["data"]
+    )
+    job = submit.json()["data"]
+    api("get", "/api/jobs/00000000-0000-4000-8000-000000000000", key=secret)  # a 404 to filter
     endpoint = _endpoint_with_a_delivery(alice)
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
@@ -178,8 +183,16 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     page.wait_for_url(re.compile(r"/dashboard/$"))
     for path in SIGNED_IN:
         # One file per page, whatever its id.
-        name = "in-" + _name(path.replace("{job}", "/job/").replace("{endpoint}", "/endpoint/"))
-        url = path.format(job=f"/jobs/{job['id']}/", endpoint=f"/settings/webhooks/{endpoint}/")
+        name = "in-" + _name(
+            path.replace("{job}", "/job/")
+            .replace("{endpoint}", "/endpoint/")
+            .replace("{request}", "/usage/request/")
+        )
+        url = path.format(
+            job=f"/jobs/{job['id']}/",
+            endpoint=f"/settings/webhooks/{endpoint}/",
+            request=f"/usage/requests/{submit['X-Request-Id']}/",
+        )
         _visit(page, url, name, found)
     # On a phone the links are behind the Menu disclosure, the account ones included.
     page.set_viewport_size({"width": 390, "height": 860})

@@ -165,7 +165,7 @@ class RequestLogQuery(Input):
     )
     status: str | None = Field(
         None,
-        pattern=r"^[1-5]([xX]{2}|[0-9]{2})$",
+        pattern=r"^([1-5]([xX]{2}|[0-9]{2}))?$",
         description='A status class ("2xx", "4xx", "5xx") or a status ("429").',
     )
     error_code: str | None = Field(
@@ -174,7 +174,7 @@ class RequestLogQuery(Input):
     ip: str | None = Field(None, description="The caller's IP address.")
     q: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9._-]{8,64}$",
+        pattern=r"^([A-Za-z0-9._-]{8,64})?$",
         description="A request id (`req_…`, as `X-Request-Id` carried it) or a job id.",
     )
     cursor: str | None = Field(

@@ -67,6 +67,7 @@ def story(event: UsageEvent, key: ApiKey | None) -> dict[str, Any]:
     """Everything the inspector page shows, as its template reads it."""
     return {
         "event": event,
+        "route": event.endpoint.partition(" ")[2],
         "key": key,
         "timings": timing_parts(event.server_timing),
         "ledger": ledger_entries(event),
