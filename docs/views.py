@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.html import escape
@@ -50,6 +51,7 @@ PAGES = [
     Page("api/templates", "Templates", "Endpoints", ["templates"]),
     Page("api/models", "Models", "Endpoints", ["models"]),
     Page("api/usage", "Usage", "Endpoints", ["usage"]),
+    Page("api/requests", "Request log", "Endpoints", ["requests"]),
     Page("api/keys", "Keys", "Endpoints", ["keys"]),
     Page("templates", "Template catalogue", "Reference"),
 ]
@@ -83,6 +85,7 @@ def page(request: HttpRequest, slug: str = "") -> HttpResponse:
         "presets": [(label, scopes) for label, scopes in PRESETS.values()],
         "scopes": Scope.choices,
         "ocr_languages": ocr.languages,  # called by the template, on the OCR page only
+        "retention_days": settings.USAGE_RETENTION_DAYS,
     }
     if current.slug == "templates":
         # Availability on the reader's plan, or on the plan a new account starts on.

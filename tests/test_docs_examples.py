@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests as http
 
 from conftest import sample_png, text_png
 from docs import examples
@@ -22,7 +23,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NODE = shutil.which("node")
 CURL = shutil.which("curl")
 RECEIPT_TEXT = "Nano Studio reads text from images"
-EXAMPLES = ["profile", "templates", "models", "generate", "ocr", "jobs", "usage", "keys"]
+EXAMPLES = [
+    "profile",
+    "templates",
+    "models",
+    "generate",
+    "ocr",
+    "jobs",
+    "usage",
+    "keys",
+    "requests",
+]
 RUNNERS = {
     "request.py": [sys.executable],
     "request.sh": ["bash"],
@@ -110,6 +121,9 @@ def full_key(alice, mint, settings):
 
 
 def _run_every_endpoint(filenames: tuple[str, ...], base_url: str, secret: str, workdir: Path):
+    # A refused request, for the request log's example (it lists the last 4xx) to show.
+    missing = f"{base_url}/api/jobs/00000000-0000-4000-8000-000000000000"
+    assert http.get(missing, headers={"Authorization": f"Bearer {secret}"}).status_code == 404
     for name in EXAMPLES:
         documented = json.loads((examples.EXAMPLES_DIR / name / "response.json").read_text())
         for filename in filenames:
