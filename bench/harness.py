@@ -139,6 +139,7 @@ def gunicorn(
     threads: int = 8,
     worker_connections: int = 1000,
     app: str = "nanostudio.wsgi:application",
+    port: int = PORT,
 ) -> Iterator[str]:
     command = [
         sys.executable,
@@ -146,7 +147,7 @@ def gunicorn(
         "gunicorn",
         app,
         "--bind",
-        f"127.0.0.1:{PORT}",
+        f"127.0.0.1:{port}",
         "--workers",
         str(workers),
         "--worker-class",
@@ -159,7 +160,7 @@ def gunicorn(
         "warning",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True)
-    base = f"http://127.0.0.1:{PORT}"
+    base = f"http://127.0.0.1:{port}"
     import requests
 
     for _ in range(100):
@@ -263,17 +264,28 @@ class DatabaseTime:
             self.ns += time.perf_counter_ns() - start
 
 
-def server_times(client: Any, path: str, repeat: int, **headers: str) -> tuple[float, float]:
-    """Median total and database milliseconds of a request served in this process."""
+def server_samples(
+    client: Any, path: str, repeat: int, **headers: str
+) -> list[tuple[float, float]]:
+    """(total, database) milliseconds of each of `repeat` requests served in this process."""
     from django.db import connection
 
-    totals, database = [], []
+    samples = []
     for _ in range(repeat):
         meter = DatabaseTime()
         with connection.execute_wrapper(meter):
             start = time.perf_counter_ns()
             response = client.get(path, headers=headers)
-            totals.append(time.perf_counter_ns() - start)
+            total = time.perf_counter_ns() - start
         assert response.status_code == 200, response.content[:300]
-        database.append(meter.ns)
-    return median_ms(totals), median_ms(database)
+        samples.append((total / 1e6, meter.ns / 1e6))
+    return samples
+
+
+def server_times(client: Any, path: str, repeat: int, **headers: str) -> tuple[float, float]:
+    """Median total and database milliseconds of a request served in this process."""
+    samples = server_samples(client, path, repeat, **headers)
+    return (
+        statistics.median(total for total, _ in samples),
+        statistics.median(database for _, database in samples),
+    )

@@ -27,15 +27,16 @@ from bench.harness import (  # noqa: E402
     setup_database,
 )
 
-SECTIONS = ["auth", "billing", "jobs", "usage", "webhooks"]
+SECTIONS = ["auth", "billing", "jobs", "usage", "requests", "webhooks"]
+SEEDED = ("usage", "requests")  # on the database of 10 million events (bench/seed.py)
 
 
 def run_section(name: str) -> None:
     """One section in this process, on its own database; its numbers go to var/bench/<name>.json."""
-    database_url = USAGE_DATABASE_URL if name == "usage" else DATABASE_URL
+    database_url = USAGE_DATABASE_URL if name in SEEDED else DATABASE_URL
     os.environ.update({**ENV, "DATABASE_URL": database_url})
     os.environ["DJANGO_SETTINGS_MODULE"] = "nanostudio.settings"
-    setup_database(database_url, fresh=name != "usage")
+    setup_database(database_url, fresh=name not in SEEDED)
     import django
 
     django.setup()

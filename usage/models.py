@@ -118,6 +118,11 @@ class UsageEvent(models.Model):
                 name="usage_event_user_errors",
             ),
             models.Index(
+                fields=["key", "-created_at"],
+                condition=models.Q(status__gte=400),
+                name="usage_event_key_errors",
+            ),
+            models.Index(
                 fields=["user", "error_code", "-created_at"],
                 condition=~models.Q(error_code=""),
                 name="usage_event_user_error_code",

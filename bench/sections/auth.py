@@ -7,6 +7,7 @@ from contextlib import suppress
 from typing import cast
 
 from bench.harness import (
+    PORT,
     bench_user,
     gunicorn,
     interleaved,
@@ -78,6 +79,25 @@ def run() -> None:
     record("http: bare median latency", bare["p50_ms"], "ms")
     record("http: profile median latency", profile["p50_ms"], "ms")
     record("http: non-2xx responses", sum(run["non_2xx"] for run in (unrecorded, floor, profile)))
+
+    # The account-wide limit's price: the same app with both buckets (the key's and the
+    # account's, one Redis script) and with the key's alone (bench/one_bucket.py).
+    with (
+        gunicorn() as both_buckets,
+        gunicorn(app="bench.one_bucket:application", port=PORT + 1) as key_bucket,
+    ):
+        both, alone = interleaved(
+            [
+                (f"{both_buckets}/api/user/profile", key_header, None),
+                (f"{key_bucket}/api/user/profile", key_header, None),
+            ]
+        )
+    record("ratelimit: /api/user/profile req/s, key + account buckets", both["rps"])
+    record("ratelimit: /api/user/profile req/s, key bucket alone", alone["rps"])
+    record("ratelimit: both buckets / key bucket alone, throughput", both["rps"] / alone["rps"])
+    record("ratelimit: median latency, both buckets", both["p50_ms"], "ms")
+    record("ratelimit: median latency, key bucket alone", alone["p50_ms"], "ms")
+    record("ratelimit: non-2xx responses", both["non_2xx"] + alone["non_2xx"])
 
 
 def _refused(auth, request) -> None:
