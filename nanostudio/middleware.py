@@ -59,7 +59,8 @@ class CSPMiddleware(PageCSPMiddleware):
 
 # Query-string credentials: refused outright, they end up in logs, history and referrers.
 _QUERY_KEY_NAMES = {"api_key", "apikey", "access_token", "token", "key"}
-_QUERY_KEY_VALUE_RE = re.compile(r"(nh_|sk-)[0-9A-Za-z]{20,}")
+# Anything shaped like one of our keys (refused in query strings, redacted from logged paths).
+KEY_LIKE_RE = re.compile(r"(nh_|sk-)[0-9A-Za-z]{20,}")
 _API_PAGES = ("/api/docs", "/api/openapi.json")
 
 
@@ -118,7 +119,7 @@ class ApiMiddleware:
             )
         for name, values in request.GET.lists():
             if name.lower() in _QUERY_KEY_NAMES or any(
-                _QUERY_KEY_VALUE_RE.search(value) for value in values
+                KEY_LIKE_RE.search(value) for value in values
             ):
                 return call.refuse(
                     ApiError(

@@ -17,6 +17,7 @@ from billing.models import LedgerEntry
 from conftest import sample_b64
 from studio.models import Job
 from studio.tasks import fail
+from tests.test_audit import _no_secret_in_the_table
 from usage import requestlog
 from usage.models import UsageEvent
 
@@ -240,6 +241,13 @@ def test_csv_export_streams_100k_rows_in_bounded_memory(alice, alice_client, min
     assert len(rows) == 10_001 and {row[5] for row in rows[1:]} == {"404"}
 
 
+def test_a_key_pasted_into_a_path_is_not_logged(api, alice, alice_key):
+    _, secret = alice_key
+    assert api("get", f"/api/jobs/x/{secret}", key=secret).status_code == 404
+    event = UsageEvent.objects.get(user=alice)
+    assert secret not in event.path and event.path == "/api/jobs/x/nh_[redacted]"
+
+
 def test_other_users_requests_are_invisible(api, alice_client, bob, logged, mint):
     _, bob_reader = mint(bob, name="bob reader", scopes=["usage:read"])
     assert alice_client.get("/usage/requests/req_bobsown/").status_code == 404
@@ -367,3 +375,4 @@ def test_a_rolls_grace_shows_old_and_new_traffic_and_can_end_now(
     # A second click changes nothing and records nothing.
     alice_client.post(f"/settings/api-keys/{key.pk}/end-grace/")
     assert AuditEntry.objects.filter(action="key.grace_ended").count() == 1
+    _no_secret_in_the_table([old, new])

@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from nanostudio.http import ApiRequest, api_call, client_ip
+from nanostudio.middleware import KEY_LIKE_RE
 from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def record(request: HttpRequest, response: HttpResponse) -> None:
         "key": key.pk,
         "endpoint": endpoint_of(request)[:80],
         "method": request.method or "",
-        "path": request.get_full_path()[:200],
+        # A key pasted into a URL is never stored (the query string's are refused anyway).
+        "path": KEY_LIKE_RE.sub(r"\1[redacted]", request.get_full_path())[:200],
         "status": response.status_code,
         "error_code": call.error_code,
         "credits": call.credits_charged,
