@@ -92,7 +92,7 @@ def run() -> None:
         worst = 0.0
         for name, query in _filters(user, now).items():
             path = "/usage/requests/?" + urlencode(query)
-            server_samples(client, path, 3)  # warm up
+            server_samples(client, path, 10)  # warm up
             median, p95, database = _quantiles(server_samples(client, path, REPEAT))
             worst = max(worst, median)
             record(
