@@ -181,7 +181,9 @@ _limiter: RedisLimiter | LocalLimiter | None = None
 def limiter() -> RedisLimiter | LocalLimiter:
     global _limiter
     if _limiter is None:
-        _limiter = RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else LocalLimiter()
+        _limiter = (
+            RedisLimiter(settings.REDIS_LIMITER_URL) if settings.REDIS_URL else LocalLimiter()
+        )
     return _limiter
 
 

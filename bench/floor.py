@@ -60,7 +60,7 @@ def round_trips(request: HttpRequest, count: int) -> JsonResponse:
 
 _captured: Iterator[dict] | None = None
 _capture_lock = threading.Lock()
-_redis = redis.Redis.from_url(settings.REDIS_URL)
+_redis = redis.Redis.from_url(settings.REDIS_LIMITER_URL)
 
 
 def _fresh(value, ids: dict[str, str]):

@@ -11,7 +11,18 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """NAME, or the contents of the file NAME_FILE names (Docker and Kubernetes secrets are
+    files: SECRET_KEY_FILE=/run/secrets/secret_key), without its trailing newline."""
+    path = os.environ.get(f"{name}_FILE")
+    if path is None:
+        return os.environ.get(name, default)
+    if name in os.environ:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {error}") from None
 
 
 def env_bool(name: str, default: bool) -> bool:

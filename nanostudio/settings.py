@@ -35,6 +35,12 @@ REDIS_URL = env_str("REDIS_URL")
 PRODUCTION_MODE = bool(DATABASE_URL and REDIS_URL)
 if bool(DATABASE_URL) != bool(REDIS_URL):
     raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production mode) or neither")
+# Redis by role, each REDIS_URL unless set: the Celery broker (and task results); the cache
+# (and the sessions it holds); the rate limiter, the job waiters and the provider slots. A
+# cache may be flushed or evict keys under memory pressure; the limiter's must not be evicted.
+REDIS_BROKER_URL = env_str("REDIS_BROKER_URL", REDIS_URL)
+REDIS_CACHE_URL = env_str("REDIS_CACHE_URL", REDIS_URL)
+REDIS_LIMITER_URL = env_str("REDIS_LIMITER_URL", REDIS_URL)
 
 # Embedded mode is for one machine, usually a developer's: DEBUG is on there unless set.
 DEBUG = env_bool("DEBUG", not PRODUCTION_MODE)
@@ -136,7 +142,7 @@ if PRODUCTION_MODE:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": "nanostudio",
         }
     }
@@ -242,7 +248,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # The API refuses plain HTTP with 403 HTTPS_REQUIRED instead: a redirect would come after the
 # key had already crossed the wire in clear text.
-SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)", r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)", r"^healthz$", r"^readyz$"]
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_SSL_REDIRECT else "http"
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -344,8 +350,8 @@ USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90)  # raw events; daily 
 # --- Celery ----------------------------------------------------------------------------------
 
 if PRODUCTION_MODE:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_URL = REDIS_BROKER_URL
+    CELERY_RESULT_BACKEND = REDIS_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
 else:
     BROKER_DIR = Path(env_str("CELERY_BROKER_DIR", str(VAR_DIR / "broker")))

@@ -7,6 +7,7 @@ from django.views.generic import TemplateView
 
 from accounts import views as account_views
 from nanostudio.api import api
+from nanostudio.health import readyz
 
 admin.site.site_header = "Nano Studio admin"
 admin.site.site_title = "Nano Studio admin"
@@ -19,6 +20,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/", api.urls),  # early: every API call resolves its URL through this list
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),

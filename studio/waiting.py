@@ -27,7 +27,7 @@ DONE_TTL_S = 120
 @functools.cache
 def _redis() -> redis.Redis:
     """One client (and connection pool) per process; each waiter borrows a connection."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.JOB_WAIT_S + 5)
+    return redis.Redis.from_url(settings.REDIS_LIMITER_URL, socket_timeout=settings.JOB_WAIT_S + 5)
 
 
 def _done_key(job_id: uuid.UUID | str) -> str:

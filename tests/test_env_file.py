@@ -72,3 +72,32 @@ def test_production_mode_keeps_debug_off_unless_set(tmp_path):
     done = _manage(tmp_path, "shell", "-v", "0", "-c", SHOW, env_file=env_file)
     assert done.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    """Docker and Kubernetes secrets: NAME_FILE names a file whose contents are the value."""
+    (tmp_path / "secret_key").write_text("s" * 50 + "\n")
+    (tmp_path / "pepper").write_text("pepper-from-a-file")
+    (tmp_path / "database_url").write_text("postgres://app:hunter2@db:5432/nano\n")
+    show = (
+        "from django.conf import settings as s; "
+        "print(s.SECRET_KEY == 's' * 50, s.API_KEY_PEPPER, s.DATABASES['default']['PASSWORD'])"
+    )
+    files = {
+        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "API_KEY_PEPPER_FILE": str(tmp_path / "pepper"),
+        "DATABASE_URL_FILE": str(tmp_path / "database_url"),
+        "REDIS_URL": "redis://127.0.0.1:6379/9",
+        "DEBUG": "0",
+    }
+    done = _manage(tmp_path, "shell", "-v", "0", "-c", show, **files)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "pepper-from-a-file", "hunter2"]
+
+    missing = _manage(
+        tmp_path, "shell", "-c", show, **{**files, "SECRET_KEY_FILE": str(tmp_path / "nope")}
+    )
+    assert missing.returncode != 0
+    assert "SECRET_KEY_FILE=" in missing.stderr and "cannot be read" in missing.stderr
+    both = _manage(tmp_path, "shell", "-c", show, **files, SECRET_KEY="x" * 50)
+    assert "Set SECRET_KEY or SECRET_KEY_FILE, not both" in both.stderr

@@ -137,7 +137,7 @@ def test_a_waiter_that_loses_redis_answers_202_with_its_job(api, alice, alice_ke
 
     port = free_port()
     redis_server = start_redis(port)
-    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"  # the limiter and the waiters
+    settings.REDIS_LIMITER_URL = f"redis://127.0.0.1:{port}/0"  # the limiter and the waiters
     waiting._redis.cache_clear()
     try:
         started = time.monotonic()

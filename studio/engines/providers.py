@@ -348,7 +348,7 @@ def _redis_slot(provider: Provider) -> Iterator[None]:
     the cap protects the provider's quota, and must not fail a paid job on its own."""
     import redis
 
-    acquire = _slot_script(settings.REDIS_URL)
+    acquire = _slot_script(settings.REDIS_LIMITER_URL)
     client = acquire.registered_client
     key, token = f"engine-slots:{provider.name}", uuid.uuid4().hex
     # A lease outlives the longest call a slot can carry; a dead worker's slot ends with it.
