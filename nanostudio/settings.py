@@ -15,6 +15,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
+from kombu import Queue
 
 from nanostudio.env import env_bool, env_int, env_list, env_str
 
@@ -396,9 +397,22 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "check-keys-expiring": {"task": "webhooks.check_keys_expiring", "schedule": 3600},
     "purge-old-deliveries": {"task": "webhooks.purge_old", "schedule": 3600},
 }
-# Webhook deliveries and notice emails wait on other people's servers: their own queue, with
-# a thread pool (Procfile `webhooks`), so they never hold up jobs or each other.
-CELERY_TASK_ROUTES = {"webhooks.*": {"queue": "webhooks"}}
+# Queues by kind of work, each with its own workers (Procfile, compose.yaml): jobs on
+# `images` and `ocr` (CPU, prefork) or `upstream` (provider calls, threads) as Job.queue
+# decides at enqueue; the periodic work on `maintenance`, so a backlog of jobs never delays
+# roll-ups and sweeps; webhook deliveries and notice emails, which wait on other people's
+# servers, on `webhooks` (threads). Anything else (the ping) on Celery's default `celery`.
+JOB_QUEUES = ("images", "ocr", "upstream")
+# Declared, so that `celery purge` and app.control.purge() reach them all.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", *JOB_QUEUES, "maintenance", "webhooks")]
+CELERY_TASK_ROUTES = {
+    "studio.run_job": {"queue": "images"},  # enqueue() names the job's queue
+    "studio.sweep_jobs": {"queue": "maintenance"},
+    "studio.purge_old_outputs": {"queue": "maintenance"},
+    "usage.*": {"queue": "maintenance"},
+    "billing.*": {"queue": "maintenance"},
+    "webhooks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Folders the settings point into, made by the entry points (nanostudio.dirs), not here.

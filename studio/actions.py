@@ -255,7 +255,7 @@ def _accept(
                     {"limit": plan.max_concurrent_jobs, "retry_after": retry_after},
                     headers={"Retry-After": str(retry_after)},
                 )
-            transaction.on_commit(lambda: enqueue(job.pk))
+            transaction.on_commit(lambda: enqueue(job))
     except BaseException:
         storage.delete_job_files(job.pk)
         raise

@@ -53,7 +53,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
                 # debit was refunded when it failed), which favours the customer.
                 if not Job.objects.requeue_failed(job.pk):
                     continue
-                transaction.on_commit(partial(enqueue, job.pk))
+                transaction.on_commit(partial(enqueue, job))
             retried += 1
         self.message_user(
             request, f"Re-queued {retried} job(s). Retries are not charged again.", messages.SUCCESS

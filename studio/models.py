@@ -194,20 +194,25 @@ class JobQuerySet(models.QuerySet["Job"]):
         cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
         return self.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
 
-    def take_lost(self, limit: int) -> list[uuid.UUID]:
-        """Ids of jobs left queued long enough that their message may be lost, stamped as sent
-        again now: a job waiting its turn in a long queue is resent at most once per
-        JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: a job is claimed once)."""
+    def take_lost(self, limit: int) -> list[Job]:
+        """Jobs left queued long enough that their message may be lost, stamped as sent again
+        now: a job waiting its turn in a long queue is resent at most once per
+        JOB_RESEND_QUEUED_AFTER_S (a duplicate message is harmless: a job is claimed once).
+        Loaded with what `Job.queue` reads."""
         now = timezone.now()
         before = now - timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_S)
-        ids = list(
-            self.filter(status=Job.Status.QUEUED)
-            .filter(Q(resent_at__lt=before) | Q(resent_at=None, created_at__lt=before))
-            .order_by("created_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        self.filter(pk__in=ids).update(resent_at=now)
-        return ids
+        with transaction.atomic():
+            # Two sweeps at once (a second beat started by mistake) split the jobs between
+            # them instead of both sending each.
+            jobs = list(
+                self.filter(status=Job.Status.QUEUED)
+                .filter(Q(resent_at__lt=before) | Q(resent_at=None, created_at__lt=before))
+                .order_by("created_at")
+                .select_for_update(skip_locked=True)
+                .only("pk", "kind", "params")[:limit]
+            )
+            self.filter(pk__in=[job.pk for job in jobs]).update(resent_at=now)
+        return jobs
 
 
 class Job(models.Model):
@@ -271,6 +276,15 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk}"
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue its run goes to: OCR and local image work are CPU work for prefork
+        workers; a call to an image provider waits on the network, on a thread pool of its
+        own, so that a slow provider never holds up the others' builtin jobs."""
+        if self.kind == Job.Kind.OCR:
+            return "ocr"
+        return "upstream" if self.params.get("engine") else "images"
 
     @property
     def is_final(self) -> bool:

@@ -44,7 +44,7 @@ def claim(job_id: str) -> Job | None:
     return job
 
 
-def enqueue(job_id: uuid.UUID | str) -> None:
+def enqueue(job: Job) -> None:
     """Send a job to the workers. Celery carries the time limit in the message, so it is read
     from settings here, as the job is sent.
 
@@ -53,11 +53,13 @@ def enqueue(job_id: uuid.UUID | str) -> None:
     The sweeper sends a job whose message never arrived."""
     limit = settings.JOB_TIME_LIMIT_S
     try:
-        run_job.apply_async((str(job_id),), soft_time_limit=limit, time_limit=limit + 15)
+        run_job.apply_async(
+            (str(job.pk),), queue=job.queue, soft_time_limit=limit, time_limit=limit + 15
+        )
     except OperationalError as exc:
         logger.warning(
             "job not sent, the sweeper will send it",
-            extra={"job_id": str(job_id), "error": str(exc)},
+            extra={"job_id": str(job.pk), "error": str(exc)},
         )
 
 
@@ -124,14 +126,14 @@ def sweep_jobs() -> dict[str, Any]:
     """Beat, every 10 s: send again jobs left queued (their message was lost, e.g. the broker
     restarted empty), and retry or fail jobs whose worker died (their heartbeat stopped)."""
     lost = Job.objects.take_lost(SWEEP_BATCH)
-    for job_id in lost:
-        enqueue(job_id)
+    for lost_job in lost:
+        enqueue(lost_job)
     requeued = len(lost)
     for job in Job.objects.stale()[:SWEEP_BATCH]:
         if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             fail(job, "WORKER_LOST", "The worker running this job stopped.")
         else:
-            enqueue(job.pk)  # claim() takes over a running job whose heartbeat stopped
+            enqueue(job)  # claim() takes over a running job whose heartbeat stopped
             requeued += 1
     return {"requeued": requeued}
 

@@ -31,9 +31,22 @@ def _celery(
             out.close()  # the child has its own copy
 
 
+# Every queue but `webhooks` (its own worker, below), unless a test names the queues.
+ALL_BUT_WEBHOOKS = "images,ocr,upstream,maintenance,celery"
+
+
 def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+    queues = () if "--queues" in args else ("--queues", ALL_BUT_WEBHOOKS)
     return _celery(
-        env, "worker", "--without-gossip", "--without-mingle", "--concurrency", "1", *args, log=log
+        env,
+        "worker",
+        "--without-gossip",
+        "--without-mingle",
+        "--concurrency",
+        "1",
+        *queues,
+        *args,
+        log=log,
     )
 
 
