@@ -5,6 +5,7 @@ import os
 from celery import Celery
 
 from nanostudio.dirs import make_var_folders
+from nanostudio.logging import connect_celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanostudio.settings")
 
@@ -12,6 +13,7 @@ make_var_folders()  # the embedded broker's folders must exist before a worker s
 app = Celery("nanostudio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_celery()
 
 
 @app.task(name="nanostudio.ping", ignore_result=False, soft_time_limit=5, time_limit=10)

@@ -424,16 +424,22 @@ if not PRODUCTION_MODE:
 # --- Logging: logfmt on stdout, one line per event -------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "logfmt")  # or json
+if LOG_FORMAT not in ("logfmt", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use logfmt or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "nanostudio.logging.RequestIdFilter"}},
-    "formatters": {"logfmt": {"()": "nanostudio.logging.LogfmtFormatter"}},
+    "formatters": {
+        "logfmt": {"()": "nanostudio.logging.LogfmtFormatter"},
+        "json": {"()": "nanostudio.logging.JsonFormatter"},
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "logfmt",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         }
     },
