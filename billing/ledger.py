@@ -19,6 +19,7 @@ from audit.models import record
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
 from billing.signals import credits_granted, credits_spent
+from nanostudio import metrics
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -151,6 +152,7 @@ def reserve(user: User, cost: int, job: Job) -> Charge:
             job=job,
             reason=f"{job.kind} job",
         )
+        metrics.after_commit(lambda: metrics.CREDITS_DEBITED.inc(cost))
         monthly = plan.monthly_credits if plan is not None else None
         if monthly and allowance_left * 100 <= monthly * (100 - LOW_CREDITS_PERCENT):
             # 80 % or more of the allowance used: listeners decide (once per period) what to

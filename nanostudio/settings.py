@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "nanostudio.metrics.MetricsMiddleware",
     "nanostudio.middleware.RequestIdMiddleware",
     "usage.middleware.UsageMiddleware",  # outside ApiMiddleware: it sees the final answer
     "nanostudio.middleware.ApiMiddleware",
@@ -249,7 +250,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # The API refuses plain HTTP with 403 HTTPS_REQUIRED instead: a redirect would come after the
 # key had already crossed the wire in clear text.
-SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)", r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/(?!docs|openapi\.json)", r"^healthz$", r"^readyz$", r"^metrics$"]
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_SSL_REDIRECT else "http"
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -420,6 +421,21 @@ VAR_FOLDERS = [VAR_DIR, STATIC_ROOT]
 if not PRODUCTION_MODE:
     VAR_FOLDERS += [BROKER_DIR / sub for sub in ("queue", "processed", "control")]
     VAR_FOLDERS.append(VAR_DIR / "results")
+
+# --- Errors to Sentry --------------------------------------------------------------------------
+
+# /metrics (Prometheus) answers only with this bearer token; unset, it is off (404). Web and
+# workers write their numbers under PROMETHEUS_MULTIPROC_DIR when it is set (many processes).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from nanostudio.observability import start_sentry
+
+    start_sentry(
+        SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
+    )
 
 # --- Logging: logfmt on stdout, one line per event -------------------------------------------
 

@@ -8,6 +8,7 @@ from django.views.generic import TemplateView
 from accounts import views as account_views
 from nanostudio.api import api
 from nanostudio.health import readyz
+from nanostudio.metrics import metrics
 
 admin.site.site_header = "Nano Studio admin"
 admin.site.site_title = "Nano Studio admin"
@@ -21,6 +22,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("api/", api.urls),  # early: every API call resolves its URL through this list
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),

@@ -12,6 +12,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from nanostudio import metrics
 from studio.signals import job_finished
 
 if TYPE_CHECKING:
@@ -349,8 +350,15 @@ class Job(models.Model):
                 reason = f"Job {status}: {error_code}" if error_code else f"Job {status}"
                 refund_job(self, reason)
             job_finished.send(sender=Job, job=self, status=status)
+            metrics.after_commit(self._count_finished)
         self.refresh_from_db()
         return True
+
+    def _count_finished(self) -> None:
+        metrics.JOBS_FINISHED.labels(self.kind, self.status).inc()
+        if self.finished_at and self.created_at:
+            seconds = (self.finished_at - self.created_at).total_seconds()
+            metrics.JOB_DURATION.labels(self.kind, self.status).observe(seconds)
 
 
 class IdempotencyKey(models.Model):
