@@ -141,6 +141,18 @@ if PRODUCTION_MODE:
     # PgBouncer >= 1.21 with max_prepared_statements set, or session pooling.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    # Bounded connections (docs/deploy.md has the sizing formula): with DB_POOL_MAX, each
+    # process shares at most that many connections among its threads (Django's psycopg
+    # pool); a thread that waits DB_POOL_TIMEOUT_S for one gets 503 SERVICE_UNAVAILABLE.
+    # Unset: each thread keeps its own connection for 60 s.
+    DB_POOL_MAX = env_int("DB_POOL_MAX", 0)
+    if DB_POOL_MAX:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(env_int("DB_POOL_MIN", 1), DB_POOL_MAX),
+            "max_size": DB_POOL_MAX,
+            "timeout": env_int("DB_POOL_TIMEOUT_S", 5),
+        }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

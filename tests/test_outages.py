@@ -130,6 +130,54 @@ def test_at_the_database_connection_ceiling_every_call_is_served_or_503(mint):
     assert CreditBalance.objects.get(user=user).total == 500 - accepted
 
 
+def test_a_300_call_burst_on_a_connection_pool_is_served_or_503_never_500(mint):
+    """The Procfile's 2 x 32 threads, a pool of 4 connections per process, and a role that
+    allows 8 (less than one per thread): 300 calls at once (profile reads and async
+    submits). Each is served or gets 503 with Retry-After; none is a 500; exactly the
+    accepted submits are charged."""
+    user = make_user("pool@example.com", plan="enterprise")
+    Plan.objects.filter(slug="enterprise").update(max_concurrent_jobs=1000, burst=1000)
+    _, secret = mint(user)
+    env = worker_env(
+        {"DATABASE_URL": _role_with_ceiling(8), "DB_POOL_MAX": "4", "DB_POOL_TIMEOUT_S": "5"}
+    )
+    port = free_port()
+    web = start_web(env, port, "--workers", "2", "--threads", "32", "--worker-connections", "32")
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {secret}"}
+    body = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+    start = threading.Barrier(300)
+
+    def call(n: int) -> requests.Response:
+        start.wait()
+        if n % 3:
+            return requests.get(f"{base}/api/user/profile", headers=auth, timeout=60)
+        return requests.post(
+            f"{base}/api/generate",
+            json=body,
+            headers={**auth, "Prefer": "respond-async"},
+            timeout=60,
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=300) as pool:
+            answers = list(pool.map(call, range(300)))
+    finally:
+        stop_process(web)
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 202, 503}, sorted(set(statuses))
+    for answer in answers:
+        if answer.status_code == 503:
+            assert answer.headers["Retry-After"] == "5"
+            assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    served = len(answers) - statuses.count(503)
+    print(f"pool burst: {served} of 300 served, {statuses.count(503)} answered 503")
+    assert served >= 270, statuses.count(503)  # the pool queues them: few wait 5 s
+    accepted = statuses.count(202)
+    assert Job.objects.filter(user=user).count() == accepted
+    assert LedgerEntry.objects.filter(user=user, kind="debit").count() == accepted
+
+
 def test_a_waiter_that_loses_redis_answers_202_with_its_job(api, alice, alice_key, settings):
     """The job is accepted and charged; Redis, where the waiter blocks, stops mid-wait. The
     answer is the 202 of a wait that ran out, not an error a client would retry and pay for."""
