@@ -1,5 +1,5 @@
 """`/readyz`: may this process take traffic? The database, every Redis it uses and the job
-file storage, checked cheaply and at most every READYZ_CACHE_S seconds per process (a load
+file storage (the bucket, or the local folder), checked cheaply and at most every READYZ_CACHE_S seconds per process (a load
 balancer polling each replica every second costs each service one check per few seconds).
 `/healthz` stays the bare liveness answer: a process that answers it is alive, ready or not."""
 
@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -46,6 +47,17 @@ def _redis() -> str:
 
 
 def _storage() -> str:
+    """The job files' bucket (one HEAD request), or their local folder."""
+    from django.core.files.storage import storages
+
+    files: Any = storages["jobs"]
+    bucket = getattr(files, "bucket_name", None)
+    if bucket:
+        try:
+            files.connection.meta.client.head_bucket(Bucket=bucket)
+        except Exception as error:  # botocore's errors: no bucket, no access, unreachable
+            return f"down: bucket {bucket}: {str(error)[:200]}"
+        return "ok"
     media = Path(settings.MEDIA_ROOT)
     try:
         media.mkdir(parents=True, exist_ok=True)

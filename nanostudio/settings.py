@@ -237,7 +237,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic's output (make run, deploys)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         # The manifest (hashed names, far-future caching) needs collectstatic, which
@@ -255,6 +255,29 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
 API_KEYLESS_RATE_PER_MINUTE = env_int("API_KEYLESS_RATE_PER_MINUTE", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Job files (studio.storage): an S3-compatible bucket (AWS S3, MinIO, Cloudflare R2) when
+# AWS_STORAGE_BUCKET_NAME is set, which several machines need; else the folder MEDIA_ROOT.
+# Downloads redirect to a URL signed for JOB_FILE_URL_EXPIRE_S.
+JOB_FILE_URL_EXPIRE_S = env_int("JOB_FILE_URL_EXPIRE_S", 300)
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_PUBLIC_ENDPOINT_URL = env_str("AWS_S3_PUBLIC_ENDPOINT_URL")  # where clients reach it
+if AWS_STORAGE_BUCKET_NAME:
+    # django-storages reads these; empty ones fall back to boto3's own chain (IAM roles).
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+    AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+    AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE") or None  # "path": MinIO
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    AWS_DEFAULT_ACL = None  # private objects: read only through signed URLs
+    AWS_S3_FILE_OVERWRITE = True  # a job's names are its own
+    AWS_QUERYSTRING_EXPIRE = JOB_FILE_URL_EXPIRE_S
+    STORAGES["jobs"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    STORAGES["jobs"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},  # in MEDIA_ROOT
+    }
 
 # --- Security ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Router, Schema, Status
@@ -300,15 +300,19 @@ def get_job(request: ApiRequest, job_id: uuid.UUID) -> dict[str, Any]:
 @router.get(
     "/jobs/{uuid:job_id}/output",
     auth=ApiKeyAuth(Scope.JOBS_READ),
-    response={200: None, **errors(404)},
+    response={200: None, 302: None, **errors(404)},
 )
-def job_output(request: ApiRequest, job_id: uuid.UUID) -> FileResponse:
-    """The result image (PNG), for the job's owner only."""
+def job_output(request: ApiRequest, job_id: uuid.UUID) -> HttpResponseBase:
+    """The result image (PNG), for the job's owner only: the file itself, or, where the
+    server keeps files in a bucket, a redirect (302) to a URL valid for a few minutes (send
+    no key there; curl -L and requests follow it)."""
     job = _get_job_for_user(request, job_id)
-    path = storage.path_of(job.output_file) if job.output_file else None
-    if path is None or not path.exists():
-        raise ApiError("NOT_FOUND", "This job has no output (yet, or any more).")
-    return FileResponse(path.open("rb"), content_type="image/png", filename=f"{job.pk}.png")
+    try:
+        if not job.output_file:
+            raise FileNotFoundError
+        return storage.download(job.output_file, f"{job.pk}.png")
+    except FileNotFoundError:
+        raise ApiError("NOT_FOUND", "This job has no output (yet, or any more).") from None
 
 
 @router.post(

@@ -1,49 +1,114 @@
-"""Job files on disk (MEDIA_ROOT/jobs/<id>/), served only through owner-checked views."""
+"""Job files (inputs and outputs, `jobs/<id>/<name>`) through Django's storage API: an
+S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set (what several machines need: the
+web process that stores an input and the worker that reads it may be on different hosts), else
+the local folder MEDIA_ROOT. Served only through owner-checked views, which redirect to a
+short-lived presigned URL where the storage can make one, and stream otherwise."""
 
 from __future__ import annotations
 
 import io
-import shutil
+import mimetypes
 import uuid
-from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
 from PIL import Image
 
 from studio import images
 from studio.images import CheckedImage
 
 
-def job_dir(job_id: uuid.UUID) -> Path:
-    return Path(settings.MEDIA_ROOT) / "jobs" / str(job_id)
+def job_files() -> Storage:
+    return storages["jobs"]
+
+
+def _name(job_id: uuid.UUID, name: str) -> str:
+    return f"jobs/{job_id}/{name}"
 
 
 def save_image(job_id: uuid.UUID, name: str, image: Image.Image) -> str:
-    folder = job_dir(job_id)
-    folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    (folder / name).write_bytes(buffer.getvalue())
-    return f"jobs/{job_id}/{name}"
+    return job_files().save(_name(job_id, name), ContentFile(buffer.getvalue()))
 
 
 def save_input(job_id: uuid.UUID, image: CheckedImage) -> str:
     """The client's bytes as they came: the worker decodes them, not the web process."""
-    folder = job_dir(job_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"input.{image.extension}"
-    (folder / name).write_bytes(image.raw)
-    return f"jobs/{job_id}/{name}"
+    name = _name(job_id, f"input.{image.extension}")
+    return job_files().save(name, ContentFile(image.raw))
 
 
-def open_image(relative: str) -> Image.Image:
+def open_image(name: str) -> Image.Image:
     """A job's stored image, decoded and upright; raises images.InvalidImage."""
-    return images.decode((Path(settings.MEDIA_ROOT) / relative).read_bytes())
+    with job_files().open(name, "rb") as file:
+        return images.decode(file.read())
 
 
-def path_of(relative: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / relative
+def exists(name: str) -> bool:
+    return bool(name) and job_files().exists(name)
 
 
-def delete_job_files(job_id: uuid.UUID) -> None:
-    shutil.rmtree(job_dir(job_id), ignore_errors=True)
+def delete_job_files(job_id: uuid.UUID, *names: str) -> None:
+    """The job's files: those named, or (none named) whatever is under its prefix."""
+    storage = job_files()
+    prefix = f"jobs/{job_id}"
+    if not names:
+        try:
+            _, found = storage.listdir(prefix)
+        except FileNotFoundError:
+            found = []
+        names = tuple(f"{prefix}/{name}" for name in found)
+    for name in names:
+        if name:
+            storage.delete(name)
+
+
+def download(name: str, filename: str, *, attachment: bool = False) -> HttpResponseBase:
+    """The owner's answer for one of a job's files: a redirect to a presigned URL valid for
+    JOB_FILE_URL_EXPIRE_S where the storage makes them (the bytes then come from the bucket,
+    not from a web thread), else the file streamed."""
+    storage = job_files()
+    signed = _presigned_url(storage, name, filename, attachment)
+    if signed:
+        response = HttpResponseRedirect(signed)
+        response["Cache-Control"] = "private, no-store"
+        return response
+    return FileResponse(storage.open(name, "rb"), as_attachment=attachment, filename=filename)
+
+
+def _presigned_url(storage: Storage, name: str, filename: str, attachment: bool) -> str | None:
+    if not hasattr(storage, "bucket_name"):
+        return None  # a local folder: nothing to sign
+    signer: Any = _public_signer() or storage
+    disposition = "attachment" if attachment else "inline"
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return str(
+        signer.url(
+            name,
+            parameters={
+                "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
+                "ResponseContentType": content_type,
+            },
+            expire=settings.JOB_FILE_URL_EXPIRE_S,
+        )
+    )
+
+
+_signer: Any = None
+
+
+def _public_signer() -> Any:
+    """Where clients reach the bucket at another address than the servers do (compose: MinIO
+    behind the proxy), URLs are signed for AWS_S3_PUBLIC_ENDPOINT_URL."""
+    global _signer
+    public = settings.AWS_S3_PUBLIC_ENDPOINT_URL
+    if not public:
+        return None
+    if _signer is None:
+        from storages.backends.s3 import S3Storage
+
+        _signer = S3Storage(endpoint_url=public)
+    return _signer

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import uuid
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -164,18 +165,17 @@ def job_detail(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
 
 
 @login_required
-def job_file(request: AuthedRequest, job_id: uuid.UUID, which: str) -> FileResponse:
+def job_file(request: AuthedRequest, job_id: uuid.UUID, which: str) -> HttpResponseBase:
     job = _get_job_for_user(request, job_id)
-    relative = job.output_file if which == "output" else job.input_file
-    if not relative or not storage.path_of(relative).exists():
+    name = job.output_file if which == "output" else job.input_file
+    if not name:
         raise Http404
-    path = storage.path_of(relative)
-    # FileResponse sets the type from the name: inputs keep the client's format.
-    return FileResponse(
-        path.open("rb"),
-        as_attachment="download" in request.GET,
-        filename=f"nano-{str(job.pk)[:8]}-{which}{path.suffix}",
-    )
+    # The type comes from the name: inputs keep the client's format.
+    filename = f"nano-{str(job.pk)[:8]}-{which}{PurePosixPath(name).suffix}"
+    try:
+        return storage.download(name, filename, attachment="download" in request.GET)
+    except FileNotFoundError:
+        raise Http404 from None
 
 
 @login_required

@@ -136,3 +136,15 @@ def start_web(env: dict[str, str], port: int, *args: str) -> subprocess.Popen:
 
 def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen:
     return _celery(env, "beat", "--schedule", str(schedule))
+
+
+def start_s3(port: int) -> subprocess.Popen:
+    """moto's standalone S3-compatible server (from PyPI): a real HTTP server, in memory."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for_port(port, process)
+    return process

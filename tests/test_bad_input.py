@@ -274,7 +274,7 @@ def test_the_exif_orientation_is_applied_so_portraits_stay_upright(alice):
     job.refresh_from_db()
     from studio import storage
 
-    output = Image.open(storage.path_of(job.output_file)).convert("RGB")
+    output = storage.open_image(job.output_file).convert("RGB")
     assert output.size == (30, 60)
     top, bottom = output.getpixel((15, 5)), output.getpixel((15, 55))
     assert top[2] < 100 < top[0]  # inverted blue: reddish-yellow on top
