@@ -40,12 +40,18 @@ fuzz: install ## Schemathesis against the API, 1,000 examples per operation (mak
 	NANO_FUZZ_EXAMPLES=1000 $(BIN)/python tests/run.py tests/test_schemathesis.py $(ARGS)
 	@cat var/fuzz-calls.json
 
-lint: install ## Ruff, django-upgrade, djade (templates) and the import contract (apps import one way)
+lint: install ## Ruff, django-upgrade, djade, the import contract, hadolint and compose.yaml's validity
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	git ls-files -z '*.py' | xargs -0 $(BIN)/django-upgrade --target-version 5.2
 	git ls-files -z 'templates/*.html' | xargs -0 $(BIN)/djade --target-version 5.2 --check
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+	@# compose.yaml, validated offline (no Docker engine needed) where docker-compose is installed
+	@if command -v docker-compose >/dev/null; then \
+	  dir=$$(mktemp -d) && cp compose.yaml $$dir/ && touch $$dir/.env \
+	  && docker-compose --file $$dir/compose.yaml config --quiet && echo "compose.yaml is valid"; \
+	else echo "docker-compose not installed: compose.yaml not validated"; fi
 
 typecheck: install ## mypy with django-stubs: strict for the product, relaxed for tests and bench
 	$(BIN)/mypy .
