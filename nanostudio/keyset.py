@@ -11,8 +11,15 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
+from nanostudio.errors import ApiError, validation_error
+
 M = TypeVar("M", bound=Model)
 K = TypeVar("K")
+
+
+def bad_cursor() -> ApiError:
+    """The API's answer to a cursor it did not issue: 400 naming the field."""
+    return validation_error({"cursor": "Use next_cursor from the previous page."})
 
 
 def encode(created_at: datetime, pk: object) -> str:

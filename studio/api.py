@@ -19,7 +19,7 @@ from apikeys.auth import ApiKeyAuth
 from apikeys.models import Scope
 from billing.models import plan_of
 from nanostudio import keyset
-from nanostudio.errors import ERROR_CODES, ApiError, validation_error
+from nanostudio.errors import ERROR_CODES, ApiError
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Body, envelope, errors, ok
 from studio import actions, storage
@@ -284,7 +284,7 @@ def list_jobs(
     try:
         page, next_cursor = keyset.page(jobs, cursor, limit, uuid.UUID)
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
+        raise keyset.bad_cursor() from None
     return ok({"jobs": [job_out(job, request) for job in page], "next_cursor": next_cursor})
 
 

@@ -12,6 +12,7 @@ from pydantic import field_validator
 from apikeys.auth import ApiKeyAuth
 from apikeys.models import ApiKey, Scope
 from billing.periods import utc_today
+from nanostudio import keyset
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
 from nanostudio.schemas import Input, envelope, errors, ok
@@ -297,7 +298,7 @@ def list_requests(request: ApiRequest, query: Query[RequestLogQuery]) -> dict[st
     try:
         rows, next_cursor = requestlog.page(request.user.pk, log, query.cursor, query.limit)
     except ValueError:
-        raise validation_error({"cursor": "Use next_cursor from the previous page."}) from None
+        raise keyset.bad_cursor() from None
     return ok(
         {"requests": [_request_out(event, request) for event in rows], "next_cursor": next_cursor}
     )

@@ -35,17 +35,14 @@ RECENT_ROWS = 10  # on the usage page; the request log has them all
 DEFAULT_RANGE_DAYS = 30
 
 
-class UsageFilters(forms.Form):
-    days = forms.TypedChoiceField(
-        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int, label="Range"
-    )
+class KeyAndEndpoint(forms.Form):
+    """The filters the usage page and the request log share: one of the user's keys, one of
+    the API's operations."""
+
     key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
     endpoint = forms.ChoiceField(required=False, label="Endpoint")
 
     def __init__(self, user: User, data: QueryDict) -> None:
-        if not data.get("days"):
-            data = data.copy()
-            data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
         super().__init__(data, label_suffix="")
         # The user's keys, loaded once for the choices, the key table and the log.
         self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
@@ -55,6 +52,19 @@ class UsageFilters(forms.Form):
         endpoint_field.choices = [("", "All endpoints")] + [
             (name, name) for name in reports.api_endpoints()
         ]
+
+
+class UsageFilters(KeyAndEndpoint):
+    days = forms.TypedChoiceField(
+        choices=[(n, f"Last {n} days") for n in RANGES_DAYS], coerce=int, label="Range"
+    )
+    field_order = ["days", "key", "endpoint"]
+
+    def __init__(self, user: User, data: QueryDict) -> None:
+        if not data.get("days"):
+            data = data.copy()
+            data["days"] = str(DEFAULT_RANGE_DAYS)  # so the select shows the range in use
+        super().__init__(user, data)
 
 
 def _usage_rows(
@@ -335,27 +345,18 @@ STATUS_CHOICES = [
 ]
 
 
-class RequestLogForm(forms.Form):
+class RequestLogForm(KeyAndEndpoint):
     """The log's filters, all in the URL (a filtered view can be bookmarked and shared)."""
 
     since = forms.DateTimeField(required=False, label="From (UTC)")
     until = forms.DateTimeField(required=False, label="To (UTC)")
-    key = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Key")
-    endpoint = forms.ChoiceField(required=False, label="Endpoint")
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES, label="Status")
     error_code = forms.ChoiceField(required=False, label="Error code")
     ip = forms.GenericIPAddressField(required=False, label="IP address")
     q = forms.CharField(required=False, max_length=64, label="Request or job id")
 
     def __init__(self, user: User, data: QueryDict) -> None:
-        super().__init__(data, label_suffix="")
-        self.keys = {key.pk: key for key in ApiKey.objects.filter(user=user)}
-        key_field = cast(forms.TypedChoiceField, self.fields["key"])
-        key_field.choices = [("", "All keys")] + [(pk, str(key)) for pk, key in self.keys.items()]
-        endpoint_field = cast(forms.ChoiceField, self.fields["endpoint"])
-        endpoint_field.choices = [("", "All endpoints")] + [
-            (name, name) for name in reports.api_endpoints()
-        ]
+        super().__init__(user, data)
         code_field = cast(forms.ChoiceField, self.fields["error_code"])
         code_field.choices = [("", "Any error code")] + [(code, code) for code in ERROR_CODES]
         for name in ("since", "until"):
