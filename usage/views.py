@@ -232,9 +232,10 @@ def _log_rows(events: list[UsageEvent], keys: dict[int, ApiKey]) -> str:
     return format_html_join(
         "",
         '<tr><td class="nowrap"><a href="{}" title="Inspect {}">{}</a></td>'
-        '<td><code>{}</code>{}</td><td class="nowrap">'
-        '<span class="badge {}">{}</span>{}</td><td>{}</td><td class="mono small">{}</td>'
-        '<td class="num">{}</td></tr>',
+        '<td data-label="Request"><code>{}</code>{}</td><td class="nowrap" data-label="Status">'
+        '<span class="badge {}">{}</span>{}</td><td data-label="Key">{}</td>'
+        '<td class="mono small" data-label="IP">{}</td><td class="num" data-label="Latency">{}</td>'
+        "</tr>",
         rows,
     )
 
