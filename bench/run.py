@@ -27,7 +27,7 @@ from bench.harness import (  # noqa: E402
     setup_database,
 )
 
-SECTIONS = ["auth", "billing", "jobs", "usage", "requests", "webhooks", "storage"]
+SECTIONS = ["auth", "billing", "jobs", "usage", "requests", "webhooks", "storage", "peer"]
 SEEDED = ("usage", "requests")  # on the database of 10 million events (bench/seed.py)
 
 
