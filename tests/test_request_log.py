@@ -143,6 +143,7 @@ def test_bad_filters_get_a_clear_error_and_change_nothing(api, alice, alice_clie
         "error_code=lower case",
         "q=a b",
         "limit=1000",
+        "key_id=108035542888743642144440320",  # past 64 bits (schemathesis found it)
         "from=yesterday",
     ):
         answer = api("get", f"/api/requests?{query}", key=reader)

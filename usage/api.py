@@ -160,7 +160,9 @@ class RequestLogQuery(Input):
         None, alias="from", description="Requests at or after this time (ISO 8601; UTC if naive)."
     )
     to: datetime | None = Field(None, description="Requests before this time.")
-    key_id: int | None = Field(None, description="One of your keys, by id.")
+    key_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="One of your keys, by id (a 64-bit integer)."
+    )
     endpoint: str | None = Field(
         None, max_length=80, description='An operation as the log names it: "POST /api/ocr".'
     )
