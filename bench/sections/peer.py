@@ -24,14 +24,18 @@ def run() -> None:
     against this project's committed HEAD, in one run: req/s, ratios, in-process CPU."""
     if not COMPARE.exists():
         raise SystemExit(f"{COMPARE} is not there: the peer comparison needs ../shared/peer")
+    # A clean environment: this process's (DJANGO_SETTINGS_MODULE, the bench's DATABASE_URL)
+    # would reach the peer's manage.py too.
+    clean = {name: os.environ[name] for name in ("PATH", "HOME", "TMPDIR") if name in os.environ}
     done = subprocess.run(
         ["bash", str(COMPARE)],
         cwd=ROOT,
-        env={**os.environ, "NS_SRC": str(ROOT)},
+        env={**clean, "NS_SRC": str(ROOT)},
         capture_output=True,
         text=True,
-        check=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"compare.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     print("\n".join(line for line in done.stdout.splitlines() if line.startswith("|")))
     for line in done.stdout.splitlines():
         cells = _cells(line) if line.startswith("|") else []
