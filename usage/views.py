@@ -284,17 +284,22 @@ def usage_page(request: AuthedRequest) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
+def _invalid_filters(form: forms.Form) -> HttpResponse:
+    """A CSV export's answer to bad filters: 400, in words."""
+    return HttpResponse(
+        "Invalid filters: "
+        + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()),
+        status=400,
+        content_type="text/plain",
+    )
+
+
 @login_required
 def usage_export(request: AuthedRequest) -> HttpResponse:
     """The selected range as CSV: one row per day, key, endpoint and status class."""
     form = UsageFilters(request.user, request.GET)
     if not form.is_valid():
-        return HttpResponse(
-            "Invalid filters: "
-            + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()),
-            status=400,
-            content_type="text/plain",
-        )
+        return _invalid_filters(form)
     first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
     keys = form.keys
     buffer = io.StringIO()
@@ -464,12 +469,7 @@ def request_log_export(request: AuthedRequest) -> HttpResponse | StreamingHttpRe
     """The filtered requests as CSV, one row per request, streamed a chunk at a time."""
     form = RequestLogForm(request.user, request.GET)
     if not form.is_valid():
-        return HttpResponse(
-            "Invalid filters: "
-            + "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()),
-            status=400,
-            content_type="text/plain",
-        )
+        return _invalid_filters(form)
     keys = form.keys
     writer = csv.writer(_Echo())
 
