@@ -36,8 +36,8 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram(
     "nano_http_request_duration_seconds",
-    "Time to answer, by route.",
-    ["route", "method"],
+    "Time to answer, by route and status.",
+    ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 JOBS_FINISHED = Counter("nano_jobs_finished_total", "Jobs ended.", ["kind", "status"])
@@ -68,8 +68,9 @@ class MetricsMiddleware:
         match = request.resolver_match
         route = "/" + match.route if match else "(unmatched)"
         method = request.method or ""
-        REQUESTS.labels(route, method, str(response.status_code)).inc()
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        status = str(response.status_code)
+        REQUESTS.labels(route, method, status).inc()
+        LATENCY.labels(route, method, status).observe(time.perf_counter() - started)
         return response
 
 

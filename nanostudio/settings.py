@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -300,12 +301,20 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# The Studio shows job images through redirects to signed bucket URLs: pages may load them.
+_bucket_url = AWS_S3_PUBLIC_ENDPOINT_URL or (AWS_STORAGE_BUCKET_NAME and AWS_S3_ENDPOINT_URL)
+if _bucket_url:
+    _parts = urlsplit(_bucket_url)
+    JOB_FILES_ORIGINS = [f"{_parts.scheme}://{_parts.netloc}"]
+else:
+    JOB_FILES_ORIGINS = ["https://*.amazonaws.com"] if AWS_STORAGE_BUCKET_NAME else []
+
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "blob:"],
+        "img-src": ["'self'", "data:", "blob:", *JOB_FILES_ORIGINS],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],

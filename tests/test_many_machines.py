@@ -95,6 +95,14 @@ def test_a_job_submitted_on_one_machine_downloads_from_another(mint, tmp_path, s
         # A client following the redirect (requests does; it drops the key on the way).
         followed = requests.get(output, headers=auth, timeout=30)
         assert followed.status_code == 200 and followed.content[:8] == b"\x89PNG\r\n\x1a\n"
+        # The Studio's pages may show the bucket's images (their CSP names its origin).
+        page = requests.get(f"{machines[1]['url']}/accounts/login/", timeout=30)
+        img_src = next(
+            part
+            for part in page.headers["Content-Security-Policy"].split(";")
+            if part.strip().startswith("img-src")
+        )
+        assert bucket["AWS_S3_ENDPOINT_URL"] in img_src
         # No disk of either machine holds a job file.
         for machine in machines:
             assert not list(machine["folder"].rglob("jobs/*")), machine["folder"]
