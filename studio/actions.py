@@ -257,7 +257,7 @@ def _accept(
                 )
             transaction.on_commit(lambda: enqueue(job))
     except BaseException:
-        storage.delete_job_files(job.pk, job.input_file)
+        storage.delete(job.input_file)
         raise
     # `charged` is the job's cost, also on unlimited plans: usage counts what was used.
     return Accepted(job=job, charged=cost, remaining=charge.remaining)

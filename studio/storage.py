@@ -47,20 +47,9 @@ def open_image(name: str) -> Image.Image:
         return images.decode(file.read())
 
 
-def exists(name: str) -> bool:
-    return bool(name) and job_files().exists(name)
-
-
-def delete_job_files(job_id: uuid.UUID, *names: str) -> None:
-    """The job's files: those named, or (none named) whatever is under its prefix."""
+def delete(*names: str) -> None:
+    """A job's files, by name (empty names are skipped: a job may have no input or output)."""
     storage = job_files()
-    prefix = f"jobs/{job_id}"
-    if not names:
-        try:
-            _, found = storage.listdir(prefix)
-        except FileNotFoundError:
-            found = []
-        names = tuple(f"{prefix}/{name}" for name in found)
     for name in names:
         if name:
             storage.delete(name)

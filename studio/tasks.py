@@ -148,7 +148,7 @@ def purge_old_outputs() -> int:
     for job in (
         Job.objects.filter(created_at__lt=cutoff).exclude(input_file="", output_file="").iterator()
     ):
-        storage.delete_job_files(job.pk, job.input_file, job.output_file)
+        storage.delete(job.input_file, job.output_file)
         Job.objects.filter(pk=job.pk).update(input_file="", output_file="")
         purged += 1
     purge_expired()

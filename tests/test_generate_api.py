@@ -350,7 +350,7 @@ def test_outputs_are_purged_after_the_retention_period(alice, settings):
     run_job(str(job.pk))
     job.refresh_from_db()
     names = (job.input_file, job.output_file)
-    assert all(storage.exists(name) for name in names)
+    assert all(storage.job_files().exists(name) for name in names)
     assert purge_old_outputs() == 0
     Job.objects.filter(pk=job.pk).update(
         created_at=timezone.now() - timedelta(days=settings.JOB_OUTPUT_RETENTION_DAYS, minutes=1)
@@ -358,4 +358,4 @@ def test_outputs_are_purged_after_the_retention_period(alice, settings):
     assert purge_old_outputs() == 1
     job.refresh_from_db()
     assert (job.input_file, job.output_file, job.status) == ("", "", "succeeded")
-    assert not any(storage.exists(name) for name in names)
+    assert not any(storage.job_files().exists(name) for name in names)
