@@ -354,6 +354,7 @@ STATUS_CHOICES = [
 class RequestLogForm(KeyAndEndpoint):
     """The log's filters, all in the URL (a filtered view can be bookmarked and shared)."""
 
+    # Naive input is read in the current time zone, UTC (settings.TIME_ZONE), as the log shows.
     since = forms.DateTimeField(required=False, label="From (UTC)")
     until = forms.DateTimeField(required=False, label="To (UTC)")
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES, label="Status")
@@ -367,12 +368,6 @@ class RequestLogForm(KeyAndEndpoint):
         code_field.choices = [("", "Any error code")] + [(code, code) for code in ERROR_CODES]
         for name in ("since", "until"):
             self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-
-    def clean_since(self) -> Any:
-        return _utc(self.cleaned_data["since"])
-
-    def clean_until(self) -> Any:
-        return _utc(self.cleaned_data["until"])
 
     def clean_q(self) -> str:
         value = str(self.cleaned_data["q"]).strip()
@@ -395,13 +390,6 @@ class RequestLogForm(KeyAndEndpoint):
             ip=data["ip"] or "",
             search=data["q"],
         )
-
-
-def _utc(value: Any) -> Any:
-    """A time typed into the page is UTC, as the log shows it."""
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _filter_query(request: AuthedRequest, form: forms.Form) -> str:
