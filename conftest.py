@@ -86,9 +86,11 @@ def _clean_cache() -> Iterator[None]:
     from django.core.cache import cache
 
     from apikeys import ratelimit
+    from studio import catalogue
 
     cache.clear()  # in production mode this also empties the rate limiter's Redis database
     ratelimit._limiter = None  # embedded mode: a fresh in-process limiter
+    catalogue.forget()  # rolled-back templates send no signal
     yield
 
 

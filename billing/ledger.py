@@ -122,10 +122,12 @@ def _replace_allowance(
     CreditBalance.objects.filter(pk=balance.pk).update(**fields)
 
 
-def reserve(user: User, cost: int, job: Job) -> Charge:
-    """Charge a job when it is accepted. Raises InsufficientCredits; at most once per job."""
+def reserve(user: User, cost: int, job: Job, *, savepoint: bool = True) -> Charge:
+    """Charge a job when it is accepted. Raises InsufficientCredits; at most once per job.
+    `savepoint=False`: the caller's transaction is rolled back whole on a refusal, so it
+    needs no savepoint to go on after one (two round trips fewer)."""
     plan = plan_of(user)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         if plan is not None and plan.is_unlimited:
             # Never blocked, but the usage is still on the record.
             LedgerEntry.objects.create(

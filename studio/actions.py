@@ -14,7 +14,7 @@ from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
 from nanostudio import outbound
 from nanostudio.schemas import utc_timestamp
-from studio import storage, waiting
+from studio import catalogue, storage, waiting
 from studio.engines import providers
 from studio.images import check_image
 from studio.models import Job, Template
@@ -55,10 +55,8 @@ def key_budget_exceeded(spent: budget.BudgetExceeded) -> Rejected:
 
 
 def find_template(name: str, template_type: str) -> Template:
-    template = Template.objects.filter(
-        name__iexact=name.strip(), type=template_type.strip()
-    ).first()
-    if template is None or not template.enabled:
+    template = catalogue.find(name, template_type)
+    if template is None:
         raise Rejected(
             "VALIDATION_ERROR",
             f"There is no template “{name}” of type “{template_type}”. GET /api/templates lists them.",
@@ -237,7 +235,9 @@ def _accept(
                 raise key_budget_exceeded(spent) from None
             job.save(force_insert=True)
             try:
-                charge = reserve(user, cost, job)  # locks the user's balance row until commit...
+                charge = reserve(
+                    user, cost, job, savepoint=False
+                )  # locks the user's balance row until commit...
             except InsufficientCredits as error:
                 raise insufficient_credits(error) from None
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
