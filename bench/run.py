@@ -27,7 +27,17 @@ from bench.harness import (  # noqa: E402
     setup_database,
 )
 
-SECTIONS = ["auth", "billing", "jobs", "usage", "requests", "webhooks", "storage", "peer"]
+SECTIONS = [
+    "auth",
+    "billing",
+    "jobs",
+    "jobstart",
+    "usage",
+    "requests",
+    "webhooks",
+    "storage",
+    "peer",
+]
 SEEDED = ("usage", "requests")  # on the database of 10 million events (bench/seed.py)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task, signals
+from celery.concurrency import get_implementation
+from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -89,6 +92,33 @@ def heartbeat(job_id: uuid.UUID | str) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+@signals.worker_init.connect
+def _prepare_ocr(sender: Any, **_: Any) -> None:
+    """A worker that takes OCR jobs shares the cores among its processes, and loads the
+    models as each process starts (prefork) or now (other pools), not at its first job."""
+    queues = sender.app.amqp.queues.consume_from
+    if queues and "ocr" not in queues:
+        return
+    from studio.engines import ocr
+
+    if not ocr.available():
+        return
+    prefork = issubclass(get_implementation(sender.pool_cls), PreforkPool)
+    ocr.size_for_worker(sender.concurrency if prefork else 1)
+    if prefork:
+        signals.worker_process_init.connect(_warm_ocr, weak=False)
+    else:
+        _warm_ocr()
+
+
+def _warm_ocr(**_: Any) -> None:
+    from studio.engines import ocr
+
+    started = time.perf_counter()
+    ocr.warm()
+    logger.info("OCR models loaded", extra={"seconds": round(time.perf_counter() - started, 2)})
 
 
 @shared_task(name="studio.run_job", acks_late=True)

@@ -21,6 +21,8 @@ from studio.models import Job
 
 logger = logging.getLogger("nanostudio.jobs")
 POLL_S = 0.1
+# How long a waiter keeps its database connection before giving it back for the rest.
+HOLD_CONNECTION_S = 0.25
 DONE_TTL_S = 120
 
 
@@ -74,9 +76,15 @@ def wait_for(job: Job, timeout_s: float) -> Job:
 def _wait(job: Job, timeout_s: float) -> Job:
     deadline = time.monotonic() + timeout_s
     if settings.REDIS_URL:
+        # The first wait keeps the database connection: most jobs end within it, and a new
+        # connection costs ~5 ms. Longer waits give it back (free to take again from a pool).
+        hold = 0.0 if getattr(settings, "DB_POOL_MAX", 0) else HOLD_CONNECTION_S
         # A notice can be stale (a job retried after it ended once): wait again if not final.
         while not job.is_final and (left := deadline - time.monotonic()) > 0:
-            connection.close()  # give the connection back for the wait
+            if hold:
+                left, hold = min(left, hold), 0.0
+            else:
+                connection.close()
             try:
                 _redis().blpop([_done_key(job.pk)], timeout=left)
             except redis.RedisError:

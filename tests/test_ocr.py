@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
+import time
 
 import pytest
 
-from conftest import make_user, sample_b64, text_png
+from conftest import make_user, sample_b64, text_png, worker_env
 from studio.engines import ocr
+from tests.processes import start_worker, stop_process
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",
@@ -122,3 +125,44 @@ def test_ocr_rejects_an_unreadable_language_and_bad_images_for_free(api, alice, 
     from studio.models import Job
 
     assert Job.objects.filter(user=alice).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ocr_worker_loads_the_models_as_it_starts(tmp_path):
+    """Each of its processes loads them before any job arrives (a new user's first OCR call
+    once waited 34 s for them); a worker without the ocr queue never does."""
+    logs = {name: tmp_path / f"{name}.log" for name in ("ocr", "maintenance")}
+    workers = [
+        start_worker(
+            worker_env({"LOG_LEVEL": "INFO"}),
+            "--queues",
+            "images,ocr",
+            "--concurrency",
+            "2",
+            log=logs["ocr"],
+        ),
+        start_worker(
+            worker_env({"LOG_LEVEL": "INFO"}), "--queues", "maintenance", log=logs["maintenance"]
+        ),
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while logs["ocr"].read_text().count("OCR models loaded") < 2:
+            assert time.monotonic() < deadline, logs["ocr"].read_text()[-2000:]
+            time.sleep(0.1)
+        while "ready." not in logs["maintenance"].read_text():
+            assert time.monotonic() < deadline, logs["maintenance"].read_text()[-2000:]
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            stop_process(worker)
+    assert "OCR models loaded" not in logs["maintenance"].read_text()
+
+
+def test_onnxruntime_threads_are_shared_among_the_workers_processes(monkeypatch):
+    monkeypatch.setattr(ocr, "_threads", None)
+    cores = len(os.sched_getaffinity(0))
+    ocr.size_for_worker(2)
+    assert ocr._threads == max(1, cores // 2)
+    ocr.size_for_worker(64)
+    assert ocr._threads == 1

@@ -1,0 +1,139 @@
+"""`make bench ARGS=jobstart`."""
+
+from __future__ import annotations
+
+import base64
+import io
+import statistics
+import time
+from datetime import datetime
+
+import requests
+from PIL import Image, ImageDraw, ImageFont
+
+from bench.harness import ENV, PROXY_HEADERS, bench_user, gunicorn, record, sepia_body
+from tests.processes import start_worker, stop_process
+
+WARM_RUNS = 10
+QUEUE_RUNS = 30
+
+
+def _line_900x120() -> Image.Image:
+    """A one-line receipt as a phone photo crops it: 900 x 120, black on white."""
+    image = Image.new("RGB", (900, 120), "white")
+    try:
+        font: ImageFont.FreeTypeFont | ImageFont.ImageFont = ImageFont.truetype(
+            "DejaVuSans.ttf", 48
+        )
+    except OSError:
+        font = ImageFont.load_default(size=48)
+    ImageDraw.Draw(image).text((20, 30), "Invoice 2041 total 318.50 EUR", fill="black", font=font)
+    return image
+
+
+def _b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _engine_ms(run, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def _ms(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() * 1000
+
+
+def run() -> None:
+    """Jobs that start fast: the first OCR job after a worker starts, warm OCR, and what the
+    queue adds to a 64x64 builtin job beyond the engine's own time (production mode)."""
+    from nanostudio.celery import app
+    from studio.engines import builtin, ocr
+    from studio.models import Job, Template
+
+    _, secret = bench_user()
+    auth = {**PROXY_HEADERS, "Authorization": f"Bearer {secret}"}
+    line = _line_900x120()
+    ocr_body = {"image": _b64(line), "language": "auto"}
+    sepia = sepia_body()
+    small = Image.open(io.BytesIO(base64.b64decode(sepia["image"])))
+    template = Template.objects.get(name="Sepia", type="filters")
+    # The engines' own time, in this process (warm).
+    ocr.warm()
+    ocr_engine = _engine_ms(lambda: ocr.run(None, line, {"language": "auto"}), WARM_RUNS)
+    sepia_engine = _engine_ms(lambda: builtin.run(template, small, {}), QUEUE_RUNS)
+    record("jobstart: OCR engine, 900x120 line, in process (median)", ocr_engine, "ms")
+    record("jobstart: Sepia engine, 64x64, in process (median)", sepia_engine, "ms")
+
+    session = requests.Session()
+    with gunicorn() as base:
+        session.get(f"{base}/healthz", timeout=5)
+        # As the Procfile runs it: images and ocr queues, two prefork processes.
+        spawned = time.perf_counter()
+        worker = start_worker({**ENV}, "--queues", "images,ocr,celery", "--concurrency", "2")
+        try:
+            while not app.control.ping(timeout=0.2):
+                pass
+            ready = time.perf_counter()
+            started = time.perf_counter()
+            first = session.post(f"{base}/api/ocr", json=ocr_body, headers=auth, timeout=60)
+            answered = time.perf_counter()
+            assert first.status_code == 200, first.text
+            assert first.json()["data"]["result"]["text"] == "Invoice 2041 total 318.50 EUR"
+            record("jobstart: worker start to ready (ping)", (ready - spawned) * 1000, "ms")
+            record("jobstart: first OCR job after the worker is ready, sync", (answered - started) * 1000, "ms")  # fmt: skip
+            record("jobstart: worker start to first OCR answer", (answered - spawned) * 1000, "ms")
+
+            warm, server = [], []
+            for _ in range(WARM_RUNS):
+                started = time.perf_counter()
+                answer = session.post(f"{base}/api/ocr", json=ocr_body, headers=auth, timeout=60)
+                warm.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == 200, answer.text
+                server.append(answer.json()["data"]["duration_s"] * 1000)
+            record("jobstart: warm OCR, sync request (median)", statistics.median(warm), "ms")
+            record("jobstart: warm OCR, job run time (median)", statistics.median(server), "ms")
+
+            parts: dict[str, list[float]] = {
+                "total": [],
+                "request to job row": [],
+                "queued (commit, publish, pickup, claim)": [],
+                "run (input, engine, output, finish)": [],
+                "finished to answer (notice, response)": [],
+            }
+            for _ in range(QUEUE_RUNS):
+                sent = time.time()
+                answer = session.post(f"{base}/api/generate", json=sepia, headers=auth, timeout=60)
+                done = time.time()
+                assert answer.status_code == 200, answer.text
+                job = Job.objects.get(pk=answer.json()["data"]["id"])
+                assert job.started_at and job.finished_at
+                sent_at = datetime.fromtimestamp(sent, job.created_at.tzinfo)
+                done_at = datetime.fromtimestamp(done, job.created_at.tzinfo)
+                parts["total"].append((done - sent) * 1000)
+                parts["request to job row"].append(_ms(sent_at, job.created_at))
+                parts["queued (commit, publish, pickup, claim)"].append(
+                    _ms(job.created_at, job.started_at)
+                )
+                parts["run (input, engine, output, finish)"].append(
+                    _ms(job.started_at, job.finished_at)
+                )
+                parts["finished to answer (notice, response)"].append(_ms(job.finished_at, done_at))
+            total = statistics.median(parts["total"])
+            record("jobstart: 64x64 Sepia submit-to-done, sync (median)", total, "ms")
+            record(
+                "jobstart: queue overhead, submit-to-done minus the engine (median)",
+                total - sepia_engine,
+                "ms",
+            )
+            for name, samples in parts.items():
+                if name != "total":
+                    record(f"jobstart: 64x64 Sepia, {name} (median)", statistics.median(samples), "ms")  # fmt: skip
+        finally:
+            stop_process(worker)
