@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import functools
 import math
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -337,28 +338,31 @@ class Job(models.Model):
         jobs = Job.objects.filter(pk=self.pk).exclude(status__in=self.FINAL)
         if status == self.Status.CANCELLED:
             jobs = jobs.filter(status=self.Status.QUEUED)
+        finished_at = timezone.now()
+        ended = {
+            "status": status,
+            "finished_at": finished_at,
+            "error_code": error_code,
+            "error_message": error_message[:500],
+            **fields,
+        }
         with transaction.atomic():
-            if not jobs.update(
-                status=status,
-                finished_at=timezone.now(),
-                error_code=error_code,
-                error_message=error_message[:500],
-                **fields,
-            ):
+            if not jobs.update(**ended):
                 return False
             if status != self.Status.SUCCEEDED:
                 reason = f"Job {status}: {error_code}" if error_code else f"Job {status}"
-                refund_job(self, reason)
+                refund_job(self, reason)  # sets refunded_at on self too
             job_finished.send(sender=Job, job=self, status=status)
-            metrics.after_commit(self._count_finished)
-        self.refresh_from_db()
+            metrics.after_commit(functools.partial(self._count_finished, status, finished_at))
+        for name, value in ended.items():  # as written: no query to read the row back
+            setattr(self, name, value)
         return True
 
-    def _count_finished(self) -> None:
-        metrics.JOBS_FINISHED.labels(self.kind, self.status).inc()
-        if self.finished_at and self.created_at:
-            seconds = (self.finished_at - self.created_at).total_seconds()
-            metrics.JOB_DURATION.labels(self.kind, self.status).observe(seconds)
+    def _count_finished(self, status: str, finished_at: datetime) -> None:
+        metrics.JOBS_FINISHED.labels(self.kind, status).inc()
+        if self.created_at:
+            seconds = (finished_at - self.created_at).total_seconds()
+            metrics.JOB_DURATION.labels(self.kind, status).observe(seconds)
 
 
 class IdempotencyKey(models.Model):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import sample_b64
+from studio.tasks import run_job
 from tests.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,13 +105,15 @@ def test_metrics_count_requests_jobs_and_credits(api, alice_key, client, setting
     before = _scrape(client).content.decode()
     for _ in range(3):
         assert api("get", "/api/user/profile", key=alice_key[1]).status_code == 200
-    api(
+    submit = lambda: api(  # noqa: E731
         "post",
         "/api/generate",
         key=alice_key[1],
         json={"image": sample_b64(), "template": "Sepia", "templateType": "filters"},
         headers={"Prefer": "respond-async"},
     )
+    run_job(submit().json()["data"]["id"])  # as the worker would: counted as it ends
+    submit()
     response = _scrape(client)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")  # the exposition format
@@ -120,9 +123,13 @@ def test_metrics_count_requests_jobs_and_credits(api, alice_key, client, setting
     assert "nano_http_request_duration_seconds_bucket" in after
     assert (
         _value(after, "nano_credits_debited_total") - _value(before, "nano_credits_debited_total")
-        == 1
+        == 2
     )
     assert _value(after, 'nano_jobs{status="queued"}') == 1
+    ended = 'nano_jobs_finished_total{kind="generate",status="succeeded"}'
+    assert _value(after, ended) - _value(before, ended) == 1
+    took = 'nano_job_duration_seconds_count{kind="generate",status="succeeded"}'
+    assert _value(after, took) - _value(before, took) == 1
     assert "nano_usage_rollup_lag_seconds" in after
 
 
