@@ -235,9 +235,8 @@ def _accept(
                 raise key_budget_exceeded(spent) from None
             job.save(force_insert=True)
             try:
-                charge = reserve(
-                    user, cost, job, savepoint=False
-                )  # locks the user's balance row until commit...
+                # Locks the user's balance row until commit...
+                charge = reserve(user, cost, job, savepoint=False)
             except InsufficientCredits as error:
                 raise insufficient_credits(error) from None
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans

@@ -1,8 +1,9 @@
 """Waiting for a job without holding a database connection.
 
 In production mode the worker pushes to a Redis list when a job ends and the waiting request
-blocks on it (BLPOP): no polling, and the request's database connection is given back while
-it waits, so many waiting clients need neither connections nor CPU. Embedded mode polls.
+blocks on it (BLPOP): no polling, and past the first HOLD_CONNECTION_S the request's database
+connection is given back while it waits, so many waiting clients need neither connections nor
+CPU. Embedded mode polls.
 """
 
 from __future__ import annotations
