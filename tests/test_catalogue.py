@@ -1,5 +1,5 @@
 """The template catalogue in memory (studio.catalogue): a submit reads no template row, and an
-admin's change reaches every process at its next submit, this one and other servers'."""
+admin's change reaches this process's next submit and other servers' within a second."""
 
 from __future__ import annotations
 
