@@ -11,7 +11,16 @@ from datetime import datetime
 import requests
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.harness import ENV, PROXY_HEADERS, bench_user, gunicorn, record, sepia_body
+from bench.harness import (
+    ENV,
+    PROXY_HEADERS,
+    bench_user,
+    gunicorn,
+    median_ms,
+    record,
+    sepia_body,
+    timed,
+)
 from tests.processes import start_worker, stop_process
 
 WARM_RUNS = 10
@@ -37,15 +46,6 @@ def _b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _engine_ms(run, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
-
-
 def _ms(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() * 1000
 
@@ -66,8 +66,8 @@ def run() -> None:
     template = Template.objects.get(name="Sepia", type="filters")
     # The engines' own time, in this process (warm).
     ocr.warm()
-    ocr_engine = _engine_ms(lambda: ocr.run(None, line, {"language": "auto"}), WARM_RUNS)
-    sepia_engine = _engine_ms(lambda: builtin.run(template, small, {}), QUEUE_RUNS)
+    ocr_engine = median_ms(timed(lambda: ocr.run(None, line, {"language": "auto"}), WARM_RUNS))
+    sepia_engine = median_ms(timed(lambda: builtin.run(template, small, {}), QUEUE_RUNS))
     record("jobstart: OCR engine, 900x120 line, in process (median)", ocr_engine, "ms")
     record("jobstart: Sepia engine, 64x64, in process (median)", sepia_engine, "ms")
 
