@@ -12,11 +12,9 @@ class StudioConfig(AppConfig):
         from studio import catalogue
         from studio.models import Template
 
-        for model in (Template, Plan):
-            post_save.connect(catalogue.changed, sender=model, dispatch_uid=f"catalogue-{model}")
-            post_delete.connect(
-                catalogue.changed, sender=model, dispatch_uid=f"catalogue-d-{model}"
-            )
-        m2m_changed.connect(
-            catalogue.changed, sender=Template.plans.through, dispatch_uid="catalogue-m2m"
-        )
+        # What the in-memory catalogue holds: the templates and their plan lists. Deleting a
+        # plan removes it from those lists without an m2m_changed signal.
+        post_save.connect(catalogue.changed, sender=Template, dispatch_uid="catalogue-save")
+        post_delete.connect(catalogue.changed, sender=Template, dispatch_uid="catalogue-delete")
+        m2m_changed.connect(catalogue.changed, sender=Template.plans.through, dispatch_uid="catalogue-plans")  # fmt: skip
+        post_delete.connect(catalogue.changed, sender=Plan, dispatch_uid="catalogue-plan-delete")

@@ -2,10 +2,10 @@
 otherwise spend two queries per job on a table that changes a few times a month.
 
 A generation token in the shared cache says whether a process's copy is current: any change
-to a template, its plan list or a plan replaces the token. A process looks at the token at most
-once every CHECK_EVERY_S (a cache read costs about what one of the two queries did), so a
-change made elsewhere applies within that time everywhere, and at once in the process that
-made it.
+to a template or its plan list (a deleted plan included) replaces the token. A process looks
+at the token at most once every CHECK_EVERY_S (a cache read costs about what one of the two
+queries did), so a change made elsewhere applies within that time everywhere, and at once in
+the process that made it.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def find(name: str, template_type: str) -> Template | None:
 
 
 def changed(**_: Any) -> None:
-    """A template, its plan list or a plan changed: every process reads them again. The token
-    is replaced at once and again when the change commits, as a process reading between the
-    two would have read the rows as they were."""
+    """A template or its plan list changed (or a plan went): every process reads them again.
+    The token is replaced at once and again when the change commits, as a process reading
+    between the two would have read the rows as they were."""
     forget()
     cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
     transaction.on_commit(lambda: cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None))
