@@ -34,6 +34,7 @@ from tests.processes import (
     start_worker,
     stop_process,
 )
+from usage.models import UsageEvent
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 CEILING_ROLE = "nanostudio_ceiling"
@@ -353,3 +354,43 @@ def test_a_killed_workers_job_is_back_in_work_within_30_seconds(api, mint, tmp_p
             stop_process(beat)
     assert back_in_work_s <= 30
     assert (job.status, job.attempts) == ("succeeded", 2)
+
+
+def test_a_web_process_killed_mid_load_loses_no_answered_requests_event(mint):
+    """16 clients call the profile as fast as they can; the web process is killed (SIGKILL,
+    no shutdown) under that load. Every request a client got an answer to has its usage
+    event; the only events beyond those are of requests cut off between their commit and
+    their answer, at most one per client."""
+    user = make_user("killed@example.com", plan="enterprise")
+    Plan.objects.filter(slug="enterprise").update(burst=100_000)
+    _, secret = mint(user)
+    port = free_port()
+    web = start_web(worker_env(), port)
+    url = f"http://127.0.0.1:{port}/api/user/profile"
+    answered: list[int] = []
+    clients = 16
+
+    def load() -> None:
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {secret}"
+            while True:
+                try:
+                    answered.append(session.get(url, timeout=10).status_code)
+                except requests.ConnectionError:
+                    return
+
+    threads = [threading.Thread(target=load) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(answered) < 300 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(web.pid, signal.SIGKILL)
+    web.wait()
+    for thread in threads:
+        thread.join(15)
+
+    assert len(answered) >= 300, "the load never got going: the test proves nothing"
+    assert set(answered) == {200}
+    events = UsageEvent.objects.filter(user=user).count()
+    assert len(answered) <= events <= len(answered) + clients

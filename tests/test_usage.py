@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -316,3 +319,62 @@ def test_api_usage_never_shows_another_users_usage(api, alice_key, bob, mint):
     data = api("get", "/api/usage", key=alice_key[1]).json()["data"]
     assert data["totals"] == {"requests": 0, "errors": 0, "credits": 0}
     assert data["groups"] == []
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_requests_that_finish_together_share_one_insert_and_lose_no_event(alice_key):
+    """While one request's INSERT waits (here on a table lock), the requests that finish
+    meanwhile wait for it and then go in together: two commits for eight events, and every
+    answered request's event is there."""
+    from django.db import connection, transaction
+    from django.test import Client
+
+    _, secret = alice_key
+    statuses: list[int] = []
+
+    def call() -> None:
+        try:
+            answer = Client().get(
+                "/api/user/profile", headers={"Authorization": f"Bearer {secret}"}
+            )
+            statuses.append(answer.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {UsageEvent._meta.db_table} IN SHARE MODE")
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(metering._writer._waiting) < 7:  # one writes (blocked), seven wait for it
+            assert time.monotonic() < deadline, "the requests never queued behind the first"
+            time.sleep(0.01)
+        assert UsageEvent.objects.count() == 0  # no answer has left yet
+    for thread in threads:
+        thread.join(10)
+
+    assert statuses == [200] * 8
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), count(DISTINCT xmin::text) FROM {UsageEvent._meta.db_table}"
+        )
+        assert cursor.fetchone() == (8, 2)  # 8 events in 2 transactions: the first, then 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_the_database_refuses_costs_the_others_in_its_insert_nothing(
+    api, alice_key, caplog
+):
+    _, secret = alice_key
+    api("get", "/api/user/profile", key=secret)
+    event: dict[str, Any] = dict(UsageEvent.objects.values().get())
+    UsageEvent.objects.all().delete()
+    fields = {field.name: event[field.attname] for field in metering._fields()}
+    orphan = {**fields, "user": 999_999_999}  # no such user: the foreign key refuses it
+
+    metering._insert([metering._row(fields), metering._row(orphan), metering._row(fields)])
+
+    assert UsageEvent.objects.count() == 2
+    assert "usage event not recorded" in caplog.text
