@@ -2,10 +2,11 @@
 numbers are read by usage.reports).
 
 Events are written in the request, before the response leaves, so none is lost once the client
-has its answer. Requests that finish together share one INSERT and one commit (`_GroupWriter`). Every 30 s a beat task (`usage.roll_up`) folds the new
-events into the daily UsageRollup and UsageKeyRollup rows; the readers add the few events not
-yet folded in, in the same statement, so the charts are exact at every moment while reading
-only rollups plus the last half-minute of events.
+has its answer; requests that finish together share one INSERT and one commit (_GroupWriter).
+Every 30 s a beat task (`usage.roll_up`) folds the new events into the daily UsageRollup and
+UsageKeyRollup rows; the readers add the few events not yet folded in, in the same statement,
+so the charts are exact at every moment while reading only rollups plus the last half-minute
+of events.
 """
 
 from __future__ import annotations
