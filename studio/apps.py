@@ -16,5 +16,7 @@ class StudioConfig(AppConfig):
         # plan removes it from those lists without an m2m_changed signal.
         post_save.connect(catalogue.changed, sender=Template, dispatch_uid="catalogue-save")
         post_delete.connect(catalogue.changed, sender=Template, dispatch_uid="catalogue-delete")
-        m2m_changed.connect(catalogue.changed, sender=Template.plans.through, dispatch_uid="catalogue-plans")  # fmt: skip
+        m2m_changed.connect(
+            catalogue.changed, sender=Template.plans.through, dispatch_uid="catalogue-plans"
+        )
         post_delete.connect(catalogue.changed, sender=Plan, dispatch_uid="catalogue-plan-delete")
