@@ -25,3 +25,9 @@ def test_reading_the_docs_and_copying_an_example(page, live_server):
     assert f'BASE_URL = "{live_server.url}"' in copied
     assert "os.environ['NANO_API_KEY']" in copied
     screenshot(page, "docs-generate")
+
+    # A link to a section lands with its heading below the sticky top bar, not under it.
+    page.goto("/docs/api/ocr/#speed")
+    heading = page.get_by_role("heading", name="Speed and what it reads").bounding_box()
+    topbar = page.locator(".topbar").bounding_box()
+    assert heading and topbar and heading["y"] >= topbar["y"] + topbar["height"]
