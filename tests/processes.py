@@ -66,14 +66,12 @@ def start_webhooks_worker(env: dict[str, str], concurrency: int = 8) -> subproce
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """Stop a process started here (worker, web, beat, Redis) and its children."""
+    """Stop a process started here (worker, web, beat, Redis) and its children, at once: when
+    a test is done with it there is nothing left for it to finish, and a graceful stop costs
+    a worker 1.5 s (production mode) to 5.6 s (embedded mode, whose broker it polls)."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def free_port() -> int:
