@@ -13,7 +13,7 @@ import pytest
 
 from conftest import sample_b64, worker_env
 from studio.models import Template
-from tests.processes import start_worker, stop_process
+from tests.processes import start_worker, stop_process, wait_for_log
 from tests.test_jobs_worker import _wait_until_final
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,7 @@ def test_a_requests_id_is_on_the_log_lines_of_the_job_it_sent(api, alice_key, tm
         assert response.status_code == 202
         job_id = response.json()["data"]["id"]
         assert _wait_until_final(job_id).status == "failed"
+        wait_for_log(log, 'msg="job failed"')  # written just after the job's commit
     finally:
         stop_process(worker)
     # Our lines about the job, written while the task ran (Celery's own "received" line comes

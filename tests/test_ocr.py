@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 
 import pytest
 
 from conftest import make_user, sample_b64, text_png, worker_env
 from studio.engines import ocr
-from tests.processes import start_worker, stop_process
+from tests.processes import start_worker, stop_process, wait_for_log
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",
@@ -146,13 +145,8 @@ def test_an_ocr_worker_loads_the_models_as_it_starts(tmp_path):
         ),
     ]
     try:
-        deadline = time.monotonic() + 30
-        while logs["ocr"].read_text().count("OCR models loaded") < 2:
-            assert time.monotonic() < deadline, logs["ocr"].read_text()[-2000:]
-            time.sleep(0.1)
-        while "ready." not in logs["maintenance"].read_text():
-            assert time.monotonic() < deadline, logs["maintenance"].read_text()[-2000:]
-            time.sleep(0.1)
+        wait_for_log(logs["ocr"], "OCR models loaded", count=2)
+        wait_for_log(logs["maintenance"], "ready.")
     finally:
         for worker in workers:
             stop_process(worker)
