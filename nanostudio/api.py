@@ -7,10 +7,12 @@ import logging
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.schema import OpenAPISchema
+from ninja.parser import Parser
 from ninja.types import DictStrAny
 
 from apikeys.auth import ApiKeyAuth
@@ -41,6 +43,26 @@ Every response carries `X-Request-Id`.
 """
 
 
+class OnceEachParser(Parser):
+    """Query parameters as the schema publishes them: each one once. A repeated one
+    (`?status=2xx&status=4xx`) is a 400 naming it, never silently its last value."""
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, str], list_fields: list[str], request: HttpRequest
+    ) -> DictStrAny:
+        repeated = [
+            key for key, values in data.lists() if len(values) > 1 and key not in list_fields
+        ]
+        if repeated:
+            raise NinjaValidationError(
+                [
+                    {"loc": ("query", key), "msg": "Given more than once: send it once."}
+                    for key in repeated
+                ]
+            )
+        return super().parse_querydict(data, list_fields, request)
+
+
 class StudioApi(NinjaAPI):
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: DictStrAny | None = None
@@ -66,6 +88,7 @@ api = StudioApi(
     description=DESCRIPTION,
     urls_namespace="api",
     auth=ApiKeyAuth(),
+    parser=OnceEachParser(),
 )
 
 

@@ -115,6 +115,27 @@ def test_usage_dates_out_of_range_are_400(api, alice_key, query, field):
     _invalid(api("get", f"/api/usage?{query}", key=alice_key[1]), field)
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/requests?status=2xx&status=4xx", "status"),
+        ("/api/requests?endpoint=GET+/api/jobs&endpoint=", "endpoint"),
+        ("/api/jobs?limit=5&limit=500", "limit"),
+        ("/api/usage?group_by=key&group_by=endpoint", "group_by"),
+    ],
+)
+def test_a_repeated_query_parameter_is_400_not_its_last_value(api, alice_key, path, field):
+    """Each parameter is published as one value; a second one used to win silently."""
+    response = api("get", path, key=alice_key[1])
+    _invalid(response, field)
+    assert "more than once" in response.json()["error"]["details"]["fields"][field]
+
+
+def test_a_repeated_query_parameter_without_a_key_is_still_401(api):
+    response = api("get", "/api/requests?status=2xx&status=4xx")
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "MISSING_API_KEY")
+
+
 # --- Unknown fields -------------------------------------------------------------------------
 
 
