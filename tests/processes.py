@@ -92,14 +92,13 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-def wait_for_log(log: Path, text: str, count: int = 1, seconds: float = 30) -> str:
-    """The log of a process started here once `text` is in it `count` times (it is stopped
+def wait_for_log(log: Path, text: str, count: int = 1, seconds: float = 30) -> None:
+    """Wait until `text` is in the log of a process started here `count` times (it is stopped
     with SIGKILL, so a line it writes after the test's last check must be waited for)."""
     deadline = time.monotonic() + seconds
     while (content := log.read_text()).count(text) < count:
         assert time.monotonic() < deadline, f"{text!r} not logged: {content[-2000:]}"
         time.sleep(0.05)
-    return content
 
 
 def start_redis(port: int) -> subprocess.Popen:
