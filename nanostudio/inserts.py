@@ -1,0 +1,56 @@
+"""INSERT statements built once per model, for the rows written on every API call: a job, its
+ledger debit and the usage event.
+
+`Model.save()` compiles its INSERT anew on every call. Here the columns and each value's
+conversion come from the model's own fields, so the row is the one `save()` would write; only
+the compiling is skipped (about a third of a job row's INSERT in the web process's CPU).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model, signals
+
+
+def sql(model: type[Model], fields: tuple[Field[Any, Any], ...], rows: int = 1) -> str:
+    """`INSERT INTO <table> (<the fields' columns>) VALUES (%s, …)`, `rows` times over."""
+    quote = connection.ops.quote_name
+    values = f"({', '.join(['%s'] * len(fields))})"
+    # Identifiers come from model metadata; every value is a parameter.
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([values] * rows)}"
+    )
+
+
+@cache
+def _plan(model: type[Model]) -> tuple[tuple[Field[Any, Any], ...], str, Field[Any, Any] | None]:
+    """The fields an INSERT writes, its SQL, and the database-made key it reads back, if any."""
+    pk = model._meta.pk
+    generated = pk if pk is not None and pk.db_returning else None
+    fields = tuple(field for field in model._meta.concrete_fields if field is not generated)
+    statement = sql(model, fields)
+    if generated is not None:
+        statement += f" RETURNING {connection.ops.quote_name(generated.column)}"
+    return fields, statement, generated
+
+
+def insert(obj: Model) -> None:
+    """`obj.save(force_insert=True)`, for a model that no save signal listens to (with one
+    listening, it calls `save()`, so that the listener is not skipped)."""
+    model = type(obj)
+    if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
+        obj.save(force_insert=True)
+        return
+    fields, statement, generated = _plan(model)
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        if generated is not None:
+            setattr(obj, generated.attname, cursor.fetchone()[0])
+    obj._state.adding = False
+    obj._state.db = connection.alias
