@@ -19,7 +19,7 @@ from audit.models import record
 from billing.models import CreditBalance, LedgerEntry, Plan, Subscription, TopUp, plan_of
 from billing.periods import current_period
 from billing.signals import credits_granted, credits_spent
-from nanostudio import metrics
+from nanostudio import inserts, metrics
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -130,13 +130,15 @@ def reserve(user: User, cost: int, job: Job, *, savepoint: bool = True) -> Charg
     with transaction.atomic(savepoint=savepoint):
         if plan is not None and plan.is_unlimited:
             # Never blocked, but the usage is still on the record.
-            LedgerEntry.objects.create(
-                user=user,
-                kind=LedgerEntry.Kind.DEBIT,
-                amount=0,
-                units=cost,
-                job=job,
-                reason=f"{job.kind} job (unlimited plan)",
+            inserts.insert(
+                LedgerEntry(
+                    user=user,
+                    kind=LedgerEntry.Kind.DEBIT,
+                    amount=0,
+                    units=cost,
+                    job=job,
+                    reason=f"{job.kind} job (unlimited plan)",
+                )
             )
             return Charge(amount=0, remaining=None)
         spent = _spend(user.pk, cost)
@@ -146,13 +148,15 @@ def reserve(user: User, cost: int, job: Job, *, savepoint: bool = True) -> Charg
             balance = balance_of(user)
             raise InsufficientCredits(cost, balance.total, balance.period_end)
         remaining, allowance_left = spent
-        LedgerEntry.objects.create(
-            user=user,
-            kind=LedgerEntry.Kind.DEBIT,
-            amount=-cost,
-            units=cost,
-            job=job,
-            reason=f"{job.kind} job",
+        inserts.insert(
+            LedgerEntry(
+                user=user,
+                kind=LedgerEntry.Kind.DEBIT,
+                amount=-cost,
+                units=cost,
+                job=job,
+                reason=f"{job.kind} job",
+            )
         )
         metrics.after_commit(lambda: metrics.CREDITS_DEBITED.inc(cost))
         monthly = plan.monthly_credits if plan is not None else None

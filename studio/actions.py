@@ -12,7 +12,7 @@ from django.utils import timezone
 from apikeys import budget
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
-from nanostudio import outbound
+from nanostudio import inserts, outbound
 from nanostudio.schemas import utc_timestamp
 from studio import catalogue, storage, waiting
 from studio.engines import providers
@@ -233,7 +233,7 @@ def _accept(
                 job.budget_period_start = budget.charge(api_key, cost)
             except budget.BudgetExceeded as spent:
                 raise key_budget_exceeded(spent) from None
-            job.save(force_insert=True)
+            inserts.insert(job)
             try:
                 # Locks the user's balance row until commit...
                 charge = reserve(user, cost, job, savepoint=False)
@@ -242,9 +242,7 @@ def _accept(
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
                 CreditBalance.objects.select_for_update().filter(user=user).first()
             # Counted under that lock, so concurrent submits cannot overrun the cap.
-            running = Job.objects.filter(
-                user=user, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
-            ).count()
+            running = Job.objects.active_count(user.pk)
             if running > plan.max_concurrent_jobs:
                 retry_after = Job.objects.filter(user=user).next_finish_in()
                 raise Rejected(
