@@ -268,7 +268,9 @@ def list_jobs(
     request: ApiRequest,
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     kind: Literal["generate", "ocr"] | None = None,
-    cursor: str | None = param.Query(None, description=CURSOR_DESCRIPTION, max_length=200),
+    cursor: str | None = param.Query(
+        None, description=CURSOR_DESCRIPTION, min_length=1, max_length=200
+    ),
     limit: int = param.Query(20, ge=1, le=100),
 ) -> dict[str, Any]:
     """Your jobs, newest first. Pass `next_cursor` back as `cursor` for the next page."""

@@ -96,6 +96,7 @@ def test_a_nul_character_in_a_key_name_or_ocr_language_is_400(api, alice, alice_
         base64.urlsafe_b64encode(b"\xff\xfe|x").decode(),
         "%00",
         "garbage",
+        "",  # never issued: the first page is asked for without a cursor (the fuzzer's find)
     ],
 )
 def test_a_forged_cursor_is_400(api, alice_key, cursor):

@@ -140,6 +140,7 @@ def test_bad_filters_get_a_clear_error_and_change_nothing(api, alice, alice_clie
         "status=20",
         "ip=not-an-ip",
         "cursor=bm9wZQ==",
+        "cursor=",
         "error_code=lower case",
         "q=a b",
         "limit=1000",

@@ -181,7 +181,10 @@ class RequestLogQuery(Input):
         description="A request id (`req_…`, as `X-Request-Id` carried it) or a job id.",
     )
     cursor: str | None = Field(
-        None, max_length=200, description="`next_cursor` from the previous page, unchanged."
+        None,
+        min_length=1,
+        max_length=200,
+        description="`next_cursor` from the previous page, unchanged.",
     )
     limit: int = Field(50, ge=1, le=100)
 
