@@ -22,7 +22,7 @@ def sql(model: type[Model], fields: tuple[Field[Any, Any], ...], rows: int = 1) 
     # Identifiers come from model metadata; every value is a parameter.
     return (
         f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"({', '.join(quote(str(field.column)) for field in fields)}) "
         f"VALUES {', '.join([values] * rows)}"
     )
 
@@ -35,7 +35,7 @@ def _plan(model: type[Model]) -> tuple[tuple[Field[Any, Any], ...], str, Field[A
     fields = tuple(field for field in model._meta.concrete_fields if field is not generated)
     statement = sql(model, fields)
     if generated is not None:
-        statement += f" RETURNING {connection.ops.quote_name(generated.column)}"
+        statement += f" RETURNING {connection.ops.quote_name(str(generated.column))}"
     return fields, statement, generated
 
 
