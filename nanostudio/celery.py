@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanostudio.settings")
 
 make_var_folders()  # the embedded broker's folders must exist before a worker starts
 app = Celery("nanostudio")
-app.config_from_object("nanostudio.celeryconfig:CONFIG", namespace="CELERY")
+app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 connect_celery()
 # Around every task, as Django does around every request (see CELERY_DB_REUSE_MAX).
