@@ -39,7 +39,6 @@ def _instructions(what: str, keys: Path, count: int) -> int:
 def _keys() -> list[str]:
     """The profile's key, then one key each for the submit users, on a metered plan (so a
     submit takes the credit-debit path, as in the peer comparison)."""
-    from apikeys.models import PRESETS, ApiKey
     from bench.harness import bench_user
     from billing import ledger
     from billing.models import Plan, Subscription
@@ -58,10 +57,10 @@ def _keys() -> list[str]:
     )
     secrets = []
     for n in range(SUBMIT_USERS + 1):
-        user, _ = bench_user(f"instructions{n}@example.com")
+        user, secret = bench_user(f"instructions{n}@example.com")
         Subscription.objects.filter(user=user).update(plan=metered)
         ledger.open_account(user)
-        secrets.append(ApiKey.objects.mint(user, name="count", scopes=PRESETS["full"][1])[1])
+        secrets.append(secret)
     return secrets
 
 
