@@ -101,20 +101,25 @@ def sepia_body() -> dict[str, str]:
 
 
 def bench_user(
-    email: str = "bench@example.com", scopes: list[str] | None = None
+    email: str = "bench@example.com",
+    scopes: list[str] | None = None,
+    *,
+    monthly_credits: int | None = None,
 ) -> tuple[Any, str]:
-    """A user on an unmetered bench plan (limits high enough not to throttle the load)."""
+    """A user on a bench plan with limits high enough not to throttle the load: unmetered, or
+    with `monthly_credits` (then a submit takes the credit-debit path, as most users' do)."""
     from allauth.account.models import EmailAddress
 
     from accounts.models import User
     from apikeys.models import PRESETS, ApiKey
+    from billing import ledger
     from billing.models import Plan, Subscription
 
     plan, _ = Plan.objects.update_or_create(
-        slug="bench",
+        slug="bench" if monthly_credits is None else "bench-metered",
         defaults={
-            "name": "Bench",
-            "monthly_credits": None,
+            "name": "Bench" if monthly_credits is None else "Bench (metered)",
+            "monthly_credits": monthly_credits,
             "rate_per_minute": 10_000_000,
             "burst": 10_000_000,
             "max_api_keys": 1000,
@@ -127,6 +132,8 @@ def bench_user(
     Subscription.objects.update_or_create(
         user=user, defaults={"plan": plan, "billing_anchor_day": 1}
     )
+    if monthly_credits is not None:
+        ledger.open_account(user)  # the balance row and this period's allowance
     n = ApiKey.objects.filter(user=user).count()
     return user, ApiKey.objects.mint(user, name=f"bench {n}", scopes=scopes or PRESETS["full"][1])[
         1

@@ -40,28 +40,11 @@ def _keys() -> list[str]:
     """The profile's key, then one key each for the submit users, on a metered plan (so a
     submit takes the credit-debit path, as in the peer comparison)."""
     from bench.harness import bench_user
-    from billing import ledger
-    from billing.models import Plan, Subscription
 
-    metered, _ = Plan.objects.update_or_create(
-        slug="bench-metered",
-        defaults={
-            "name": "Bench (metered)",
-            "monthly_credits": 100_000_000,
-            "rate_per_minute": 10_000_000,
-            "burst": 10_000_000,
-            "max_api_keys": 1000,
-            "max_concurrent_jobs": 1000,
-            "is_public": False,
-        },
-    )
-    secrets = []
-    for n in range(SUBMIT_USERS + 1):
-        user, secret = bench_user(f"instructions{n}@example.com")
-        Subscription.objects.filter(user=user).update(plan=metered)
-        ledger.open_account(user)
-        secrets.append(secret)
-    return secrets
+    return [
+        bench_user(f"instructions{n}@example.com", monthly_credits=100_000_000)[1]
+        for n in range(SUBMIT_USERS + 1)
+    ]
 
 
 def run() -> None:
