@@ -155,7 +155,8 @@ _writer = _GroupWriter()
 
 
 def _row(values: dict[str, Any]) -> list[Any]:
-    return [field.get_db_prep_save(values[field.name], connection) for field in _fields()]
+    fields = _fields()
+    return inserts.prepared(fields, [values[field.name] for field in fields])
 
 
 def _insert(rows: list[list[Any]]) -> None:
