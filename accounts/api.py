@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Router, Schema
+from ninja import Router
 
 from billing.credits import credit_summary
 from billing.models import plan_of
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import envelope, errors, ok
+from nanostudio.schemas import Schema, envelope, errors, ok
 
 router = Router(tags=["profile"])
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
@@ -16,7 +16,7 @@ from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached,
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Body, envelope, errors, ok
+from nanostudio.schemas import Body, Schema, envelope, errors, ok
 
 router = Router(tags=["keys"], auth=ApiKeyAuth(Scope.KEYS_WRITE))
 NAME_RULE = "Unique among your live keys (400 VALIDATION_ERROR if taken); trimmed."

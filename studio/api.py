@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 from ninja.params import functions as param
 from pydantic import Field, model_validator
 
@@ -21,7 +21,7 @@ from billing.models import plan_of
 from nanostudio import keyset
 from nanostudio.errors import ERROR_CODES, ApiError
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Body, envelope, errors, ok
+from nanostudio.schemas import Body, Schema, envelope, errors, ok
 from studio import actions, storage
 from studio.engines import providers
 from studio.idempotency import Replay, idempotent

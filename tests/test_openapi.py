@@ -36,7 +36,7 @@ def test_interactive_docs_are_served_from_our_static_files(client, db):
 
 
 def _project_schemas() -> list[type]:
-    from ninja import Schema
+    from nanostudio.schemas import Schema
 
     seen, stack = [], [Schema]
     while stack:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
 from django.urls import reverse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router
 from pydantic import field_validator
 
 from apikeys.auth import ApiKeyAuth
@@ -15,7 +15,7 @@ from billing.periods import utc_today
 from nanostudio import keyset
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Input, envelope, errors, ok
+from nanostudio.schemas import Input, Schema, envelope, errors, ok
 from usage import inspector, reports, requestlog
 from usage.models import UsageEvent
 

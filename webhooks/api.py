@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 from pydantic import Field
 
 from apikeys.api import Grace
@@ -16,7 +16,7 @@ from apikeys.auth import ApiKeyAuth
 from apikeys.models import ROLL_GRACE_PERIODS, Scope
 from nanostudio.errors import ApiError
 from nanostudio.http import ApiRequest
-from nanostudio.schemas import Body, envelope, errors, ok
+from nanostudio.schemas import Body, Schema, envelope, errors, ok
 from webhooks import service
 from webhooks.models import EVENTS, Delivery, Endpoint
 
