@@ -407,6 +407,8 @@ if PRODUCTION_MODE:
     CELERY_BROKER_URL = REDIS_BROKER_URL
     CELERY_RESULT_BACKEND = REDIS_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+    if REDIS_BROKER_URL.startswith("redis://"):
+        CELERY_BROKER_TRANSPORT = "nanostudio.broker:Transport"  # one client per channel
 else:
     BROKER_DIR = Path(env_str("CELERY_BROKER_DIR", str(VAR_DIR / "broker")))
     CELERY_BROKER_URL = "filesystem://"

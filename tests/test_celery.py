@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,32 @@ def test_production_mode_runs_a_task_on_a_real_worker_over_redis(celery_worker, 
 
     assert settings.CELERY_BROKER_URL.startswith("redis://")
     assert ping.delay().get(timeout=30) == "pong"
+
+
+@pytest.mark.services
+def test_the_broker_sends_through_one_client_per_channel_and_pool():
+    """kombu's Redis channel built a redis-py client for every message it sent (0.7 M
+    instructions, 7 % of an async submit). Ours keeps one while the channel's pool lasts."""
+    from nanostudio import broker
+    from nanostudio.celery import app
+
+    with app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("test-broker-one-client")
+        channel: Any = queue.channel  # kombu's Redis channel, not the type stubs' base
+        try:
+            assert isinstance(queue.channel, broker.Channel)
+            queue.put({"n": 1})
+            first = channel._create_client()
+            queue.put({"n": 2})
+            assert channel._create_client() is first
+            channel._disconnect_pools()  # what a fork or a reconnect does to the channel
+            queue.put({"n": 3})
+            assert channel._create_client() is not first
+            assert channel._create_client().connection_pool is channel.pool
+            received = [queue.get(timeout=5) for _ in range(3)]
+            for message in received:
+                message.ack()
+            assert [message.payload["n"] for message in received] == [1, 2, 3]
+        finally:
+            channel.queue_delete("test-broker-one-client")
+            queue.close()
