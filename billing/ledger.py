@@ -2,7 +2,8 @@
 
 Invariants (tested with hypothesis): a balance is never negative (CHECK constraints), always
 equals the sum of the user's ledger entries, and a job has at most one debit and one refund
-(unique constraints). Spending is one conditional UPDATE, never read-then-write.
+(unique constraints). Spending is one statement, a conditional UPDATE that also writes its
+ledger entry, never read-then-write.
 """
 
 from __future__ import annotations
@@ -45,22 +46,29 @@ class Charge:
     remaining: int | None
 
 
-def _spend(user_id: int, cost: int) -> tuple[int, int] | None:
-    """Take `cost` from the allowance first, then top-ups, if the total covers it.
+def _spend(debit: LedgerEntry) -> tuple[int, int] | None:
+    """Take the debit's credits from the allowance first, then top-ups, if the total covers
+    them, and write the debit.
 
     One statement: the WHERE clause is the balance check, so concurrent spenders can never
-    take the balance below zero. Returns the new total and allowance, or None if it did not
-    cover `cost`.
+    take the balance below zero, and the debit row is written only if the UPDATE took the
+    credits, so the balance and the ledger move together. Returns the new total and
+    allowance, or None if the balance did not cover the debit (nothing written).
     """
     table = CreditBalance._meta.db_table
+    cost = -debit.amount
     from_allowance = "CASE WHEN allowance >= %s THEN %s ELSE allowance END"
+    write_debit, debit_values = inserts.insert_for_each(debit, "spent")
     sql = (
-        f"UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
+        f"WITH spent AS (UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
         f"topup = topup - (%s - {from_allowance}) "
-        "WHERE user_id = %s AND allowance + topup >= %s RETURNING allowance + topup, allowance"
+        "WHERE user_id = %s AND allowance + topup >= %s "
+        "RETURNING allowance + topup AS total, allowance), "
+        f"debit AS ({write_debit}) "
+        "SELECT total, allowance FROM spent"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [cost, cost, cost, cost, cost, user_id, cost])
+        cursor.execute(sql, [cost, cost, cost, cost, cost, debit.user_id, cost, *debit_values])
         row = cursor.fetchone()
     return None if row is None else (row[0], row[1])
 
@@ -141,23 +149,21 @@ def reserve(user: User, cost: int, job: Job, *, savepoint: bool = True) -> Charg
                 )
             )
             return Charge(amount=0, remaining=None)
-        spent = _spend(user.pk, cost)
+        debit = LedgerEntry(
+            user=user,
+            kind=LedgerEntry.Kind.DEBIT,
+            amount=-cost,
+            units=cost,
+            job=job,
+            reason=f"{job.kind} job",
+        )
+        spent = _spend(debit)
         if spent is None and plan is not None and grant_monthly(user):
-            spent = _spend(user.pk, cost)  # a new period had begun before beat granted it
+            spent = _spend(debit)  # a new period had begun before beat granted it
         if spent is None:
             balance = balance_of(user)
             raise InsufficientCredits(cost, balance.total, balance.period_end)
         remaining, allowance_left = spent
-        inserts.insert(
-            LedgerEntry(
-                user=user,
-                kind=LedgerEntry.Kind.DEBIT,
-                amount=-cost,
-                units=cost,
-                job=job,
-                reason=f"{job.kind} job",
-            )
-        )
         metrics.after_commit(lambda: metrics.CREDITS_DEBITED.inc(cost))
         monthly = plan.monthly_credits if plan is not None else None
         if monthly and allowance_left * 100 <= monthly * (100 - LOW_CREDITS_PERCENT):
@@ -263,14 +269,15 @@ def adjust(user: User, amount: int, reason: str, actor: User | None = None) -> N
     """An admin correction: positive adds to top-ups, negative spends like a debit."""
     with transaction.atomic():
         balance_of(user)
-        if amount >= 0:
-            CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
-        elif _spend(user.pk, -amount) is None:
-            balance = balance_of(user)
-            raise InsufficientCredits(-amount, balance.total, balance.period_end)
-        LedgerEntry.objects.create(
+        entry = LedgerEntry(
             user=user, kind=LedgerEntry.Kind.ADJUST, amount=amount, reason=reason, actor=actor
         )
+        if amount >= 0:
+            CreditBalance.objects.filter(user=user).update(topup=F("topup") + amount)
+            entry.save()
+        elif _spend(entry) is None:
+            balance = balance_of(user)
+            raise InsufficientCredits(-amount, balance.total, balance.period_end)
 
 
 def change_plan(user: User, plan: Plan, actor: User | None = None) -> None:

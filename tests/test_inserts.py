@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from django.db import connection
 from django.db.models.signals import post_save
 from django.forms.models import model_to_dict
 
@@ -56,3 +58,38 @@ def test_a_listened_to_model_goes_through_save(alice):
         post_save.disconnect(listener, sender=LedgerEntry)
 
     assert heard == [(entry.pk, True)]
+
+
+def test_a_row_for_each_row_of_the_statements_source(alice):
+    job = _job(alice)
+    inserts.insert(job)
+    entry = LedgerEntry(
+        user=alice, kind=LedgerEntry.Kind.DEBIT, amount=-3, units=3, job=job, reason="a job"
+    )
+    for found in (False, True):
+        statement, values = inserts.insert_for_each(entry, "source")
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH source AS (SELECT 1 WHERE %s) {statement}", [found, *values])
+
+    written = LedgerEntry.objects.get(job=job)  # once: the first source had no row
+    assert (written.user_id, written.kind, written.amount, written.units, written.reason) == (
+        alice.pk,
+        "debit",
+        -3,
+        3,
+        "a job",
+    )
+    assert written.created_at == entry.created_at
+
+
+def test_a_listened_to_model_is_not_written_from_sql(alice):
+    post_save.connect(_ignore, sender=LedgerEntry)
+    try:
+        with pytest.raises(TypeError, match="save"):
+            inserts.insert_for_each(LedgerEntry(user=alice, amount=1), "source")
+    finally:
+        post_save.disconnect(_ignore, sender=LedgerEntry)
+
+
+def _ignore(**kwargs):
+    pass
