@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -50,26 +50,20 @@ def _spend(debit: LedgerEntry) -> tuple[int, int] | None:
     """Take the debit's credits from the allowance first, then top-ups, if the total covers
     them, and write the debit.
 
-    One statement: the WHERE clause is the balance check, so concurrent spenders can never
-    take the balance below zero, and the debit row is written only if the UPDATE took the
-    credits, so the balance and the ledger move together. Returns the new total and
+    One conditional UPDATE, whose WHERE clause is the balance check, so concurrent spenders
+    can never take the balance below zero; the debit row is written only if it took the
+    credits, in the same statement on PostgreSQL (`inserts.after`). Returns the new total and
     allowance, or None if the balance did not cover the debit (nothing written).
     """
     table = CreditBalance._meta.db_table
     cost = -debit.amount
     from_allowance = "CASE WHEN allowance >= %s THEN %s ELSE allowance END"
-    write_debit, debit_values = inserts.insert_for_each(debit, "spent")
     sql = (
-        f"WITH spent AS (UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
+        f"UPDATE {table} SET allowance = allowance - {from_allowance}, "  # noqa: S608
         f"topup = topup - (%s - {from_allowance}) "
-        "WHERE user_id = %s AND allowance + topup >= %s "
-        "RETURNING allowance + topup AS total, allowance), "
-        f"debit AS ({write_debit}) "
-        "SELECT total, allowance FROM spent"
+        "WHERE user_id = %s AND allowance + topup >= %s RETURNING allowance + topup, allowance"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [cost, cost, cost, cost, cost, debit.user_id, cost, *debit_values])
-        row = cursor.fetchone()
+    row = inserts.after(sql, [cost, cost, cost, cost, cost, debit.user_id, cost], debit)
     return None if row is None else (row[0], row[1])
 
 

@@ -79,14 +79,34 @@ def insert(obj: Model) -> None:
     obj._state.db = connection.alias
 
 
-def insert_for_each(obj: Model, source: str) -> tuple[str, list[Any]]:
-    """`INSERT INTO <table> (…) SELECT <obj's values> FROM <source>` and its parameters: obj's
-    row once for each row of `source` (a CTE of the caller's statement), so that the row is
-    written only if that part of the statement found or changed one. The database-made key is
-    not read back. For a model no save signal listens to: SQL cannot call a listener."""
+def after(head: str, params: list[Any], obj: Model) -> tuple[Any, ...] | None:
+    """Run `head`, a statement that returns at most one row (a `SELECT`, an `UPDATE …
+    RETURNING`), and insert `obj` if it returned one; return that row, or None.
+
+    On PostgreSQL this is one statement, so one round trip: `WITH head AS (<head>), written AS
+    (INSERT … SELECT <obj's values> FROM head) SELECT * FROM head`. Both parts see the same
+    snapshot, so the head does not see the inserted row. SQLite cannot put an INSERT in a
+    WITH, and its statements make no round trip, so there (and for a model a save signal
+    listens to, which SQL cannot call) it is the head and then `insert(obj)`.
+    """
     model = type(obj)
-    if _listened(model):
-        raise TypeError(f"a save signal listens to {model.__name__}: save() it instead")
+    if connection.vendor != "postgresql" or _listened(model):
+        with connection.cursor() as cursor:
+            cursor.execute(head, params)
+            row = cursor.fetchone()
+        if row is not None:
+            insert(obj)
+        return None if row is None else tuple(row)
     fields = _plan(model)[0]
-    statement = f"{_into(model, fields)} SELECT {_placeholders(fields)} FROM {source}"  # noqa: S608
-    return statement, _values(obj, fields)
+    write = f"{_into(model, fields)} SELECT {_placeholders(fields)} FROM head"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH head AS ({head}), written AS ({write}) SELECT * FROM head",  # noqa: S608
+            [*params, *_values(obj, fields)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return tuple(row)

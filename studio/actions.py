@@ -12,7 +12,7 @@ from django.utils import timezone
 from apikeys import budget
 from billing.ledger import InsufficientCredits, refund, reserve
 from billing.models import CreditBalance, plan_of
-from nanostudio import inserts, outbound
+from nanostudio import outbound
 from nanostudio.schemas import utc_timestamp
 from studio import catalogue, storage, waiting
 from studio.engines import providers
@@ -233,16 +233,16 @@ def _accept(
                 job.budget_period_start = budget.charge(api_key, cost)
             except budget.BudgetExceeded as spent:
                 raise key_budget_exceeded(spent) from None
-            inserts.insert(job)
             try:
-                # Locks the user's balance row until commit...
+                # Locks the user's balance row until commit (its debit names the job, which is
+                # written next: the foreign key is checked at commit)...
                 charge = reserve(user, cost, job, savepoint=False)
             except InsufficientCredits as error:
                 raise insufficient_credits(error) from None
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
                 CreditBalance.objects.select_for_update().filter(user=user).first()
             # Counted under that lock, so concurrent submits cannot overrun the cap.
-            running = Job.objects.active_count(user.pk)
+            running = Job.objects.insert_counting_active(job)
             if running > plan.max_concurrent_jobs:
                 retry_after = Job.objects.filter(user=user).next_finish_in()
                 raise Rejected(

@@ -13,7 +13,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from nanostudio import metrics
+from nanostudio import inserts, metrics
 from studio.signals import job_finished
 
 if TYPE_CHECKING:
@@ -169,16 +169,19 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
         )
 
-    def active_count(self, user_id: int) -> int:
-        """How many of the user's jobs are queued or running. Plain SQL: every submit counts
-        them under its balance lock, where the ORM's `count()` cost ~0.4 ms of CPU more."""
+    def insert_counting_active(self, job: Job) -> int:
+        """Count the user's queued or running jobs and insert a new (queued) one, in one
+        statement on PostgreSQL; return the count with the new job. Every submit does this
+        under its balance lock, so concurrent submits cannot overrun the cap: the count reads
+        every job committed before it, and not the one inserted with it, hence `+ 1`."""
         table = connection.ops.quote_name(Job._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM {table} WHERE user_id = %s AND status IN (%s, %s)",  # noqa: S608
-                [user_id, Job.Status.QUEUED, Job.Status.RUNNING],
-            )
-            return int(cursor.fetchone()[0])
+        count = inserts.after(
+            f"SELECT count(*) FROM {table} WHERE user_id = %s AND status IN (%s, %s)",  # noqa: S608
+            [job.user_id, Job.Status.QUEUED, Job.Status.RUNNING],
+            job,
+        )
+        assert count is not None  # a count is always one row
+        return int(count[0]) + 1
 
     def next_finish_in(self, sample: int = 20) -> int:
         """Seconds until the first of these active jobs should be done: the median run time of

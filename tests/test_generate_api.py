@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 from PIL import Image
@@ -16,6 +18,7 @@ from conftest import make_user, sample_b64, sample_png
 from studio import actions
 from studio.engines import providers
 from studio.models import Job, Template
+from studio.rejections import Rejected
 from studio.tasks import claim, run_job
 
 ASYNC = {"Prefer": "respond-async"}
@@ -200,6 +203,42 @@ def test_the_concurrent_job_cap(api, alice, alice_key):
     assert response["Retry-After"] == "5"  # nothing has run yet: JOB_TYPICAL_S
     assert Job.objects.filter(user=alice).count() == 2
     assert balance(alice) == 48
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_40_concurrent_submits_against_a_cap_of_3_jobs_accept_exactly_3():
+    """The count of active jobs and the new job's INSERT are one statement, under the balance
+    lock: no two submits can both see room for the last job."""
+    user = make_user("jobrace@example.com", plan="pro")
+    Plan.objects.filter(slug="pro").update(max_concurrent_jobs=3)
+    sepia = Template.objects.get(name="Sepia")
+    accepted, refused, lock = [], [], threading.Lock()
+    barrier = threading.Barrier(40)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            job = actions.submit_generate(user, None, image=sample_b64(), template=sepia, params={})
+        except Rejected as rejection:
+            with lock:
+                refused.append(rejection.code)
+        else:
+            with lock:
+                accepted.append(job.job.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == 3
+    assert refused == ["TOO_MANY_CONCURRENT_JOBS"] * 37
+    assert sorted(Job.objects.filter(user=user).values_list("pk", flat=True)) == sorted(accepted)
+    assert LedgerEntry.objects.filter(user=user, kind="debit").count() == 3
+    assert CreditBalance.objects.get(user=user).total == 500 - 3 * sepia.cost
 
 
 def test_the_job_cap_retry_after_is_when_a_running_job_should_finish(api, alice, alice_key):

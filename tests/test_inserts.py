@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
 from django.db.models.signals import post_save
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import LedgerEntry
 from nanostudio import inserts
@@ -60,18 +60,21 @@ def test_a_listened_to_model_goes_through_save(alice):
     assert heard == [(entry.pk, True)]
 
 
-def test_a_row_for_each_row_of_the_statements_source(alice):
+def test_a_row_after_a_statement_that_returned_one(alice):
     job = _job(alice)
     inserts.insert(job)
     entry = LedgerEntry(
         user=alice, kind=LedgerEntry.Kind.DEBIT, amount=-3, units=3, job=job, reason="a job"
     )
+    answers = []
     for found in (False, True):
-        statement, values = inserts.insert_for_each(entry, "source")
-        with connection.cursor() as cursor:
-            cursor.execute(f"WITH source AS (SELECT 1 WHERE %s) {statement}", [found, *values])
+        with CaptureQueriesContext(connection) as queries:
+            answers.append(inserts.after("SELECT 7 WHERE %s", [found], entry))
+        # One round trip on PostgreSQL; SQLite's statements make none.
+        assert len(queries) == (1 if connection.vendor == "postgresql" else 1 + found)
 
-    written = LedgerEntry.objects.get(job=job)  # once: the first source had no row
+    assert answers == [None, (7,)]
+    written = LedgerEntry.objects.get(job=job)  # once: the first statement returned no row
     assert (written.user_id, written.kind, written.amount, written.units, written.reason) == (
         alice.pk,
         "debit",
@@ -79,17 +82,20 @@ def test_a_row_for_each_row_of_the_statements_source(alice):
         3,
         "a job",
     )
-    assert written.created_at == entry.created_at
+    assert written.created_at == entry.created_at and not entry._state.adding
 
 
-def test_a_listened_to_model_is_not_written_from_sql(alice):
-    post_save.connect(_ignore, sender=LedgerEntry)
+def test_a_listened_to_model_is_saved_after_the_statement(alice):
+    heard = []
+
+    def listener(sender, instance, created, **kwargs):
+        heard.append(created)
+
+    post_save.connect(listener, sender=LedgerEntry)
     try:
-        with pytest.raises(TypeError, match="save"):
-            inserts.insert_for_each(LedgerEntry(user=alice, amount=1), "source")
+        entry = LedgerEntry(user=alice, kind=LedgerEntry.Kind.ADJUST, amount=5, reason="test")
+        assert inserts.after("SELECT 1", [], entry) == (1,)
     finally:
-        post_save.disconnect(_ignore, sender=LedgerEntry)
+        post_save.disconnect(listener, sender=LedgerEntry)
 
-
-def _ignore(**kwargs):
-    pass
+    assert heard == [True] and LedgerEntry.objects.filter(pk=entry.pk).exists()
