@@ -81,7 +81,8 @@ def insert(obj: Model) -> None:
 
 def after(head: str, params: list[Any], obj: Model) -> tuple[Any, ...] | None:
     """Run `head`, a statement that returns at most one row (a `SELECT`, an `UPDATE …
-    RETURNING`), and insert `obj` if it returned one; return that row, or None.
+    RETURNING`), and insert `obj` if it returned one; return that row, or None. A key the
+    database makes for `obj` is not read back.
 
     On PostgreSQL this is one statement, so one round trip: `WITH head AS (<head>), written AS
     (INSERT … SELECT <obj's values> FROM head) SELECT * FROM head`. Both parts see the same
