@@ -296,6 +296,47 @@ def submit_in_background(api, secret: str) -> tuple[threading.Thread, list]:
     return thread, answers
 
 
+def race_submits(user, key, *, threads: int, each: int = 1) -> tuple[list, list[str]]:
+    """`threads` threads released at once, each submitting a Sepia job `each` times through
+    `studio.actions` on its own database connection: the accepted jobs' ids, and the codes
+    of the refused submits."""
+    from django.db import connection
+
+    from studio import actions
+    from studio.models import Template
+    from studio.rejections import Rejected
+
+    sepia = Template.objects.get(name="Sepia")
+    accepted: list = []
+    refused: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            for _ in range(each):
+                try:
+                    job = actions.submit_generate(
+                        user, key, image=sample_b64(), template=sepia, params={}
+                    ).job
+                except Rejected as rejection:
+                    with lock:
+                        refused.append(rejection.code)
+                else:
+                    with lock:
+                        accepted.append(job.pk)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=submit) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return accepted, refused
+
+
 # --- Images ---------------------------------------------------------------------------------
 
 

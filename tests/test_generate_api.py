@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 from PIL import Image
 
 from billing.models import CreditBalance, LedgerEntry, Plan
-from conftest import make_user, sample_b64, sample_png
+from conftest import make_user, race_submits, sample_b64, sample_png
 from studio import actions
 from studio.engines import providers
 from studio.models import Job, Template
-from studio.rejections import Rejected
 from studio.tasks import claim, run_job
 
 ASYNC = {"Prefer": "respond-async"}
@@ -212,32 +209,12 @@ def test_40_concurrent_submits_against_a_cap_of_3_jobs_accept_exactly_3():
     lock: no two submits can both see room for the last job."""
     user = make_user("jobrace@example.com", plan="pro")
     Plan.objects.filter(slug="pro").update(max_concurrent_jobs=3)
-    sepia = Template.objects.get(name="Sepia")
-    accepted, refused, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(40)
-
-    def submit() -> None:
-        barrier.wait()
-        try:
-            job = actions.submit_generate(user, None, image=sample_b64(), template=sepia, params={})
-        except Rejected as rejection:
-            with lock:
-                refused.append(rejection.code)
-        else:
-            with lock:
-                accepted.append(job.job.pk)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, refused = race_submits(user, None, threads=40)
     assert len(accepted) == 3
     assert refused == ["TOO_MANY_CONCURRENT_JOBS"] * 37
     assert sorted(Job.objects.filter(user=user).values_list("pk", flat=True)) == sorted(accepted)
     assert LedgerEntry.objects.filter(user=user, kind="debit").count() == 3
+    sepia = Template.objects.get(name="Sepia")
     assert CreditBalance.objects.get(user=user).total == 500 - 3 * sepia.cost
 
 

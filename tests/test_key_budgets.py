@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from apikeys import budget
 from apikeys.models import ApiKey, KeySpend
 from billing.models import LedgerEntry
-from conftest import make_user, sample_b64
+from conftest import make_user, race_submits, sample_b64
 from studio import actions
-from studio.models import Job, Template
-from studio.rejections import Rejected
+from studio.models import Job
 
 SEPIA = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
 
@@ -63,32 +60,8 @@ def test_200_concurrent_submits_against_a_cap_of_10_accept_exactly_10(mint):
     key, _ = mint(user, scopes=["generate"])
     ApiKey.objects.filter(pk=key.pk).update(budget_credits=10, budget_period="month")
     key.refresh_from_db()
-    sepia = Template.objects.get(name="Sepia")
-    accepted, refused, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(40)
-
-    def submit() -> None:
-        barrier.wait()
-        try:
-            for _ in range(5):  # 40 threads, 5 each: 200 submits, 40 at a time
-                try:
-                    job = actions.submit_generate(
-                        user, key, image=sample_b64(), template=sepia, params={}
-                    ).job
-                except Rejected as rejection:
-                    with lock:
-                        refused.append(rejection.code)
-                else:
-                    with lock:
-                        accepted.append(job.pk)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # 40 threads, 5 submits each: 200 submits, 40 at a time.
+    accepted, refused = race_submits(user, key, threads=40, each=5)
     assert len(accepted) == 10
     assert refused.count("KEY_BUDGET_EXCEEDED") == 190
     assert KeySpend.objects.get(key=key).spent == 10
