@@ -2,8 +2,8 @@
 
 Invariants (tested with hypothesis): a balance is never negative (CHECK constraints), always
 equals the sum of the user's ledger entries, and a job has at most one debit and one refund
-(unique constraints). Spending is one statement, a conditional UPDATE that also writes its
-ledger entry, never read-then-write.
+(unique constraints). Spending is one conditional UPDATE, never read-then-write, and its
+ledger entry is written only if it took the credits (in the same statement on PostgreSQL).
 """
 
 from __future__ import annotations
