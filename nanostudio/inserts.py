@@ -54,6 +54,19 @@ def _plan(model: type[Model]) -> tuple[tuple[Field[Any, Any], ...], str, Field[A
     return fields, statement, generated
 
 
+@cache
+def _from_head(model: type[Model]) -> str:
+    """`INSERT INTO <table> (…) SELECT %s, … FROM head`: `after`'s INSERT, by `_plan`'s fields."""
+    fields = _plan(model)[0]
+    return f"{_into(model, fields)} SELECT {_placeholders(fields)} FROM head"  # noqa: S608
+
+
+def _written(obj: Model) -> None:
+    """Mark obj as a stored row, as `save()` does."""
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
 def _listened(model: type[Model]) -> bool:
     return signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
 
@@ -75,14 +88,13 @@ def insert(obj: Model) -> None:
         cursor.execute(statement, values)
         if generated is not None:
             setattr(obj, generated.attname, cursor.fetchone()[0])
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    _written(obj)
 
 
 def after(head: str, params: list[Any], obj: Model) -> tuple[Any, ...] | None:
     """Run `head`, a statement that returns at most one row (a `SELECT`, an `UPDATE …
-    RETURNING`), and insert `obj` if it returned one; return that row, or None. A key the
-    database makes for `obj` is not read back.
+    RETURNING`), and insert `obj` if it returned one; return that row, or None. On
+    PostgreSQL a key the database makes for `obj` is not read back.
 
     On PostgreSQL this is one statement, so one round trip: `WITH head AS (<head>), written AS
     (INSERT … SELECT <obj's values> FROM head) SELECT * FROM head`. Both parts see the same
@@ -98,16 +110,13 @@ def after(head: str, params: list[Any], obj: Model) -> tuple[Any, ...] | None:
         if row is not None:
             insert(obj)
         return None if row is None else tuple(row)
-    fields = _plan(model)[0]
-    write = f"{_into(model, fields)} SELECT {_placeholders(fields)} FROM head"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH head AS ({head}), written AS ({write}) SELECT * FROM head",  # noqa: S608
-            [*params, *_values(obj, fields)],
+            f"WITH head AS ({head}), written AS ({_from_head(model)}) SELECT * FROM head",  # noqa: S608
+            [*params, *_values(obj, _plan(model)[0])],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    _written(obj)
     return tuple(row)
