@@ -87,11 +87,24 @@ def _clean_cache() -> Iterator[None]:
 
     from apikeys import ratelimit
     from studio import catalogue
+    from usage import stream
 
-    cache.clear()  # in production mode this also empties the rate limiter's Redis database
+    # In production mode this also empties the rate limiter's Redis database, and the usage
+    # events' stream (the same database in tests).
+    cache.clear()
     ratelimit._limiter = None  # embedded mode: a fresh in-process limiter
+    stream.events.cache_clear()  # on the URL this test's settings name
     catalogue.forget()  # rolled-back templates send no signal
     yield
+
+
+def usage_events():
+    """Every usage event, once those waiting in the stream are moved (as the readers do)."""
+    from usage import metering
+    from usage.models import UsageEvent
+
+    metering.move_waiting()
+    return UsageEvent.objects.all()
 
 
 def make_user(email: str, password: str = "correct horse battery", *, plan: str = "free"):

@@ -31,10 +31,15 @@ def _database() -> str:
 
 
 def _redis() -> str:
-    """Every Redis URL this process uses (by role: broker, cache, limiter), once each."""
+    """Every Redis URL this process uses (by role: broker, cache, limiter, usage), once each."""
     import redis
 
-    urls = {settings.REDIS_BROKER_URL, settings.REDIS_CACHE_URL, settings.REDIS_LIMITER_URL}
+    urls = {
+        settings.REDIS_BROKER_URL,
+        settings.REDIS_CACHE_URL,
+        settings.REDIS_LIMITER_URL,
+        settings.REDIS_USAGE_URL,
+    }
     for url in sorted(urls):
         try:
             redis.Redis.from_url(

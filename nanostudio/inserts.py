@@ -31,6 +31,13 @@ def sql(model: type[Model], fields: tuple[Field[Any, Any], ...], rows: int = 1) 
     return f"{_into(model, fields)} VALUES {', '.join([f'({_placeholders(fields)})'] * rows)}"
 
 
+def unnest_sql(model: type[Model], fields: tuple[Field[Any, Any], ...]) -> str:
+    """`INSERT INTO <table> (…) SELECT * FROM unnest(%s::<type>[], …)` (PostgreSQL): many rows
+    from one array per field, each value read as its column's type (text included)."""
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    return f"{_into(model, fields)} SELECT * FROM unnest({arrays})"  # noqa: S608 (types from fields)
+
+
 def prepared(fields: tuple[Field[Any, Any], ...], values: list[Any]) -> list[Any]:
     """The fields' values as the database takes them (`get_db_prep_save`, as `save()` does).
 

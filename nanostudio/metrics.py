@@ -76,7 +76,7 @@ class MetricsMiddleware:
 
 class SharedState(Collector):
     """Read at scrape time: jobs waiting and running, each job queue's depth on the broker,
-    and how far the usage roll-ups lag behind."""
+    the usage events waiting in their stream, and how far the usage roll-ups lag behind."""
 
     def describe(self) -> list[GaugeMetricFamily]:
         return []  # so registering it does not collect (and query) at import
@@ -105,7 +105,7 @@ class SharedState(Collector):
         except DatabaseError:
             pass  # /readyz says the database is down; the rest still answers
         if settings.REDIS_URL:
-            yield from _queue_depths()
+            yield from _backlogs()
 
 
 _SHARED = SharedState()
@@ -113,17 +113,23 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     REGISTRY.register(_SHARED)
 
 
-def _queue_depths() -> Iterator[GaugeMetricFamily]:
+def _backlogs() -> Iterator[GaugeMetricFamily]:
     import redis
 
     depth = GaugeMetricFamily("nano_queue_depth", "Messages waiting, by queue.", labels=["queue"])
+    waiting = GaugeMetricFamily(
+        "nano_usage_events_waiting", "Usage events in their Redis stream, not moved yet."
+    )
     try:
         client = redis.Redis.from_url(settings.REDIS_BROKER_URL, socket_timeout=1)
         for queue in settings.CELERY_TASK_QUEUES:
             depth.add_metric([queue.name], client.llen(queue.name))
+        client = redis.Redis.from_url(settings.REDIS_USAGE_URL, socket_timeout=1)
+        waiting.add_metric([], client.xlen(settings.USAGE_STREAM))
     except redis.RedisError:
         return
     yield depth
+    yield waiting
 
 
 def _registry() -> Any:

@@ -38,11 +38,14 @@ PRODUCTION_MODE = bool(DATABASE_URL and REDIS_URL)
 if bool(DATABASE_URL) != bool(REDIS_URL):
     raise ImproperlyConfigured("Set both DATABASE_URL and REDIS_URL (production mode) or neither")
 # Redis by role, each REDIS_URL unless set: the Celery broker (and task results); the cache
-# (and the sessions it holds); the rate limiter, the job waiters and the provider slots. A
-# cache may be flushed or evict keys under memory pressure; the limiter's must not be evicted.
+# (and the sessions it holds); the rate limiter, the job waiters and the provider slots; the
+# usage events waiting to be moved to PostgreSQL (usage.stream). A cache may be flushed or evict
+# keys under memory pressure; the limiter's must not be evicted, and the usage events' Redis
+# must also keep them on disk (`manage.py check --deploy` says what it lacks).
 REDIS_BROKER_URL = env_str("REDIS_BROKER_URL", REDIS_URL)
 REDIS_CACHE_URL = env_str("REDIS_CACHE_URL", REDIS_URL)
 REDIS_LIMITER_URL = env_str("REDIS_LIMITER_URL", REDIS_URL)
+REDIS_USAGE_URL = env_str("REDIS_USAGE_URL", REDIS_URL)
 
 # Embedded mode is for one machine, usually a developer's: DEBUG is on there unless set.
 DEBUG = env_bool("DEBUG", not PRODUCTION_MODE)
@@ -400,6 +403,10 @@ WEBHOOK_SECRETS_KEY = env_str("WEBHOOK_SECRETS_KEY")
 # --- Usage metering ------------------------------------------------------------------------
 
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90)  # raw events; daily rollups stay
+# The Redis stream the events of answered requests wait in (usage.stream), and how often
+# `manage.py move_usage_events` moves them to PostgreSQL.
+USAGE_STREAM = "usage:events"
+USAGE_MOVE_EVERY_MS = env_int("USAGE_MOVE_EVERY_MS", 200)
 
 # --- Celery ----------------------------------------------------------------------------------
 

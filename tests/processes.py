@@ -101,8 +101,9 @@ def wait_for_log(log: Path, text: str, count: int = 1, seconds: float = 30) -> N
         time.sleep(0.05)
 
 
-def start_redis(port: int) -> subprocess.Popen:
-    """A Redis server of the test's own, to stop and start (never the shared one)."""
+def start_redis(port: int, *settings: str, folder: Path | None = None) -> subprocess.Popen:
+    """A Redis server of the test's own, to stop and start (never the shared one): keeping
+    nothing on disk unless `settings` say otherwise (its files then go in `folder`)."""
     command = [
         "redis-server",
         "--bind",
@@ -113,6 +114,8 @@ def start_redis(port: int) -> subprocess.Popen:
         "",
         "--appendonly",
         "no",
+        *(["--dir", str(folder)] if folder else []),
+        *settings,
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
     wait_for_port(port, process)

@@ -16,13 +16,12 @@ from openai.types import image_edit_params, image_generate_params
 from PIL import Image
 
 from billing.models import CreditBalance
-from conftest import make_user, sample_b64, sample_png, worker_env
+from conftest import make_user, sample_b64, sample_png, usage_events, worker_env
 from studio import engines
 from studio.engines import gemini, providers
 from studio.models import Job, Template
 from tests.fake_providers import COLOURS, COMPAT_KEY, GEMINI_KEY, KEYS, OPENAI_KEY
 from tests.processes import start_worker, stop_process
-from usage.models import UsageEvent
 
 
 def _worker(fake, tmp_path):
@@ -223,7 +222,7 @@ def test_busy_broken_and_refusing_providers_fail_the_right_way_and_leak_no_key(
         f"{job.params} {job.result} {job.error_code} {job.error_message}"
         for job in Job.objects.filter(user=user)
     ]
-    calls = [str(row.__dict__) for row in UsageEvent.objects.all()]
+    calls = [str(row.__dict__) for row in usage_events()]
     text = "\n".join([worker_log, caplog.text, *answers, *jobs, *calls])
     for key in KEYS:
         assert key not in text

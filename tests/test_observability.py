@@ -131,6 +131,8 @@ def test_metrics_count_requests_jobs_and_credits(api, alice_key, client, setting
     took = 'nano_job_duration_seconds_count{kind="generate",status="succeeded"}'
     assert _value(after, took) - _value(before, took) == 1
     assert "nano_usage_rollup_lag_seconds" in after
+    if settings.REDIS_URL:  # production mode: 3 profiles and 2 submits, no reader since
+        assert _value(after, "nano_usage_events_waiting") == 5
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.test import override_settings
+
+from tests.processes import free_port, start_redis, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,17 +28,29 @@ def _production_env() -> dict[str, str]:
     return env
 
 
-def test_check_deploy_passes_with_production_settings():
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=_production_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    # The usage events' Redis keeps them on disk before answering (usage.stream).
+    port = free_port()
+    durable = start_redis(port, "--appendonly", "yes", "--appendfsync", "always", folder=tmp_path)
+    try:
+        result = _check_deploy(REDIS_USAGE_URL=f"redis://127.0.0.1:{port}/0")
+    finally:
+        stop_process(durable)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.services
+def test_check_deploy_warns_when_the_usage_redis_keeps_nothing_on_disk():
+    port = free_port()
+    forgetful = start_redis(port)  # no AOF
+    try:
+        result = _check_deploy(REDIS_USAGE_URL=f"redis://127.0.0.1:{port}/0")
+    finally:
+        stop_process(forgetful)
+    assert result.returncode == 1
+    assert "usage.W001" in result.stderr
+    assert "appendonly is no, appendfsync is everysec" in result.stderr
 
 
 def test_secret_key_is_required_outside_debug():

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from billing.models import LedgerEntry
-from conftest import sample_b64
+from conftest import sample_b64, usage_events
 from studio.models import Job
 from studio.tasks import fail
 from tests.test_audit import _no_secret_in_the_table
@@ -261,7 +261,7 @@ def test_csv_export_streams_100k_rows_in_bounded_memory(alice, alice_client, min
 def test_a_key_pasted_into_a_path_is_not_logged(api, alice, alice_key):
     _, secret = alice_key
     assert api("get", f"/api/jobs/x/{secret}", key=secret).status_code == 404
-    event = UsageEvent.objects.get(user=alice)
+    event = usage_events().get(user=alice)
     assert secret not in event.path and event.path == "/api/jobs/x/nh_[redacted]"
 
 
@@ -326,7 +326,7 @@ def test_the_inspector_marks_a_call_made_with_a_rolled_keys_old_secret(
     new_page = alice_client.get(f"/usage/requests/{with_new['X-Request-Id']}/").content.decode()
     assert "Old secret" in old_page and "previous secret" in old_page
     assert "Old secret" not in new_page and "With the current secret" in new_page
-    events = UsageEvent.objects.filter(key=key).order_by("id")
+    events = usage_events().filter(key=key).order_by("id")
     assert [e.previous_secret for e in events] == [True, False]
     detail = api("get", f"/api/requests/{with_old['X-Request-Id']}", key=new).json()["data"]
     assert detail["previous_secret"] is True

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from conftest import usage_events
 from studio.models import Job
 from usage import metering
 from usage.models import UsageEvent, UsageRollup
@@ -56,7 +57,7 @@ def test_two_roll_ups_at_once_count_every_event_once(alice, mint):
     folded = _twice_at_once(lambda: metering.roll_up(batch_size=200))
     assert sum(folded) == 3000 and all(folded)  # both worked, on different events
     assert UsageRollup.objects.aggregate(total=Sum("requests"))["total"] == 3000
-    assert not UsageEvent.objects.filter(rolled_up=False).exists()
+    assert not usage_events().filter(rolled_up=False).exists()
 
 
 def test_two_sweeps_at_once_send_each_lost_job_once(alice):

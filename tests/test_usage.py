@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from billing.models import Plan
 from billing.periods import utc_today
-from conftest import sample_b64
-from usage import metering, reports
+from conftest import sample_b64, usage_events
+from usage import metering, reports, stream
 from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 UNKNOWN_JOB = "/api/jobs/00000000-0000-4000-8000-000000000000"
@@ -47,7 +47,7 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
     api("get", "/api/user/profile")
     api("get", "/api/user/profile", key="nh_" + "x" * 38)
 
-    events = list(UsageEvent.objects.filter(user=alice).order_by("id"))
+    events = list(usage_events().filter(user=alice).order_by("id"))
     assert [(e.status, e.error_code) for e in events] == seen
     assert [e.endpoint for e in events] == [
         "GET /api/user/profile",
@@ -70,7 +70,7 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
     ]
     assert all(e.request_id.startswith("req_") and e.ip == "127.0.0.1" for e in events)
     assert all(e.latency_ms > 0 and e.credits == 0 for e in events)
-    assert UsageEvent.objects.count() == 7
+    assert usage_events().count() == 7
 
     today = utc_today()
     before = reports.daily(alice.pk, today, today)  # straight from the events: none rolled up
@@ -78,7 +78,7 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
     assert metering.roll_up() == 0
     after = reports.daily(alice.pk, today, today)
     assert [row[:5] for row in after] == [row[:5] for row in before]
-    assert not UsageEvent.objects.filter(rolled_up=False).exists()
+    assert not usage_events().filter(rolled_up=False).exists()
 
     rollups = UsageRollup.objects.filter(user=alice)
     assert sum(r.requests for r in rollups) == 7
@@ -123,7 +123,7 @@ def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
         headers={"Prefer": "respond-async"},
     )
     assert response.status_code == 202
-    event = UsageEvent.objects.get()
+    event = usage_events().get()
     assert (event.status, event.credits, str(event.job_id)) == (
         202,
         1,
@@ -131,7 +131,7 @@ def test_a_charged_job_records_its_credits_and_job_id(api, alice_key):
     )
     # Reading the job is attributed to it too, and costs nothing.
     api("get", f"/api/jobs/{event.job_id}", key=secret)
-    latest = UsageEvent.objects.latest("id")
+    latest = usage_events().latest("id")
     assert (latest.job_id, latest.credits) == (event.job_id, 0)
 
 
@@ -151,7 +151,7 @@ def test_a_refunded_job_costs_nothing_in_the_usage_numbers(api, alice_key, rolle
         assert UsageKeyRollup.objects.get(key=key).credits == 1
     assert api("post", f"/api/jobs/{job_id}/cancel", key=secret).status_code == 200  # refunded
     metering.roll_up()
-    submit = UsageEvent.objects.get(endpoint="POST /api/generate")
+    submit = usage_events().get(endpoint="POST /api/generate")
     assert (submit.status, submit.credits) == (202, 0)
     assert {r.credits for r in UsageRollup.objects.filter(endpoint="POST /api/generate")} == {0}
     assert sum(UsageKeyRollup.objects.values_list("credits", flat=True)) == 0
@@ -164,7 +164,7 @@ def test_a_refused_key_is_recorded_for_its_owner(api, alice, mint):
     key.revoke()
     response = api("get", "/api/user/profile", key=secret)
     assert response.status_code == 401
-    event = UsageEvent.objects.get()
+    event = usage_events().get()
     assert (event.key_id, event.status, event.error_code) == (key.pk, 401, "INVALID_API_KEY")
 
 
@@ -173,7 +173,7 @@ def test_a_mistyped_path_or_method_is_recorded_too(api, alice_key):
     assert api("get", "/api/jobs/not-a-uuid", key=secret).status_code == 404
     assert api("delete", "/api/user/profile", key=secret).status_code == 405
     assert api("get", "/api/nothing-here").status_code == 404  # no key: nothing to attribute
-    events = UsageEvent.objects.order_by("id").values_list("endpoint", "status", "error_code")
+    events = usage_events().order_by("id").values_list("endpoint", "status", "error_code")
     assert list(events) == [
         ("GET /api/jobs/not-a-uuid", 404, "NOT_FOUND"),
         ("DELETE /api/user/profile", 405, "METHOD_NOT_ALLOWED"),
@@ -185,7 +185,7 @@ def test_rate_limited_requests_are_counted_as_4xx(api, alice_key):
     _, secret = alice_key
     statuses = [api("get", "/api/user/profile", key=secret).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
-    codes = list(UsageEvent.objects.order_by("id").values_list("status", "error_code"))
+    codes = list(usage_events().order_by("id").values_list("status", "error_code"))
     assert codes == [(200, ""), (200, ""), (429, "RATE_LIMIT_EXCEEDED")]
 
 
@@ -227,7 +227,7 @@ def test_old_events_are_pruned_and_rollups_kept(api, alice_key, settings):
     api("get", "/api/user/profile", key=secret)
     metering.roll_up()
     assert metering.prune_events() == 1
-    assert UsageEvent.objects.count() == 1
+    assert usage_events().count() == 1
     assert sum(UsageRollup.objects.values_list("requests", flat=True)) == 2
 
 
@@ -323,13 +323,16 @@ def test_api_usage_never_shows_another_users_usage(api, alice_key, bob, mint):
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_requests_that_finish_together_share_one_insert_and_lose_no_event(alice_key):
-    """While one request's INSERT waits (here on a table lock), the requests that finish
-    meanwhile wait for it and then go in together: two commits for eight events, and every
-    answered request's event is there."""
+def test_requests_that_finish_together_share_one_insert_and_lose_no_event(alice_key, settings):
+    """With the stream's Redis unreachable (and in embedded mode), each event is written in
+    its request. While one request's INSERT waits (here on a table lock), the requests that
+    finish meanwhile wait for it and then go in together: two commits for eight events, and
+    every answered request's event is there."""
     from django.db import connection, transaction
     from django.test import Client
 
+    settings.REDIS_USAGE_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    stream.events.cache_clear()
     _, secret = alice_key
     statuses: list[int] = []
 
@@ -369,8 +372,8 @@ def test_an_event_the_database_refuses_costs_the_others_in_its_insert_nothing(
 ):
     _, secret = alice_key
     api("get", "/api/user/profile", key=secret)
-    event: dict[str, Any] = dict(UsageEvent.objects.values().get())
-    UsageEvent.objects.all().delete()
+    event: dict[str, Any] = dict(usage_events().values().get())
+    usage_events().delete()
     fields = {field.name: event[field.attname] for field in metering._fields()}
     orphan = {**fields, "user": 999_999_999}  # no such user: the foreign key refuses it
 

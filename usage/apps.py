@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class UsageConfig(AppConfig):
     name = "usage"
+
+    def ready(self) -> None:
+        from usage import checks  # noqa: F401  (registers the system check)

@@ -1,8 +1,14 @@
 """Usage metering: one event per /api request made with a key, and its daily rollups (the
 numbers are read by usage.reports).
 
-Events are written in the request, before the response leaves, so none is lost once the client
-has its answer; requests that finish together share one INSERT and one commit (_GroupWriter).
+An event is kept before the response leaves, so none is lost once the client has its answer.
+In production mode it is appended to a Redis stream (usage.stream), one command; `manage.py
+move_usage_events` (the Procfile's `usage` process) moves the stream to PostgreSQL in batches,
+and whatever reads events first moves those still waiting (`move_waiting`), so a page shows the
+request just answered. In embedded mode, or when the stream's Redis cannot take it, the event
+is written to the database in the request, and requests that finish together share one INSERT
+and one commit (_GroupWriter).
+
 Every 30 s a beat task (`usage.roll_up`) folds the new events into the daily UsageRollup and
 UsageKeyRollup rows; the readers add the few events not yet folded in, in the same statement,
 so the charts are exact at every moment while reading only rollups plus the last half-minute
@@ -11,14 +17,16 @@ of events.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 import uuid
 from collections import defaultdict
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
@@ -30,7 +38,8 @@ from django.utils import timezone
 from nanostudio import inserts
 from nanostudio.http import ApiRequest, api_call, client_ip
 from nanostudio.middleware import KEY_LIKE_RE
-from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
+from usage import stream
+from usage.models import StreamMark, UsageEvent, UsageKeyRollup, UsageRollup
 
 if TYPE_CHECKING:
     from apikeys.models import ApiKey
@@ -39,6 +48,7 @@ logger = logging.getLogger("nanostudio.usage")
 
 ROLL_UP_BATCH = 5000
 WRITE_BATCH = 256  # events per INSERT at most (18 parameters each)
+READER_MOST = 8 * WRITE_BATCH  # events a reader moves at most before it reads
 PRUNE_BATCH = 10000
 STATUS_CLASSES = (2, 4, 5)
 _ROUTE_PARAM_RE = re.compile(r"<(?:\w+:)?(\w+)>")  # Django's route: <uuidstr:job_id>
@@ -68,28 +78,99 @@ def record(request: HttpRequest, response: HttpResponse) -> None:
         key = _presented_key(request)
     if key is None:
         return
-    values = {
-        "created_at": timezone.now(),
-        "user": key.user_id,
-        "key": key.pk,
-        "endpoint": endpoint_of(request)[:80],
-        "method": request.method or "",
-        # A key pasted into a URL is never stored (the query string's are refused anyway).
-        "path": KEY_LIKE_RE.sub(r"\1[redacted]", request.get_full_path())[:200],
-        "status": response.status_code,
-        "error_code": call.error_code,
-        "credits": call.credits_charged,
-        "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
-        "ip": client_ip(request),
-        "request_id": cast(ApiRequest, request).request_id,
-        "job_id": call.job_id,
-        "rolled_up": False,
-        "previous_secret": call.previous_secret,
-        "rate_remaining": _header_int(response, "X-RateLimit-Remaining"),
-        "rate_limit": _header_int(response, "X-RateLimit-Limit"),
-        "server_timing": response.get("Server-Timing", "")[:200],
-    }
+    _keep(
+        {
+            "created_at": timezone.now(),
+            "user": key.user_id,
+            "key": key.pk,
+            "endpoint": endpoint_of(request)[:80],
+            "method": request.method or "",
+            # A key pasted into a URL is never stored (the query string's are refused anyway).
+            "path": KEY_LIKE_RE.sub(r"\1[redacted]", request.get_full_path())[:200],
+            "status": response.status_code,
+            "error_code": call.error_code,
+            "credits": call.credits_charged,
+            "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+            "ip": client_ip(request),
+            "request_id": cast(ApiRequest, request).request_id,
+            "job_id": call.job_id,
+            "rolled_up": False,
+            "previous_secret": call.previous_secret,
+            "rate_remaining": _header_int(response, "X-RateLimit-Remaining"),
+            "rate_limit": _header_int(response, "X-RateLimit-Limit"),
+            "server_timing": response.get("Server-Timing", "")[:200],
+        }
+    )
+
+
+def _keep(values: dict[str, Any]) -> None:
+    """Append the event to the stream, or write it to the database: in embedded mode, or when
+    the stream's Redis cannot take it (the request is answered all the same)."""
+    events = stream.events()
+    if events is not None:
+        try:
+            events.append(json.dumps([values[name] for name in FIELDS], default=str))
+            return
+        except events.errors:
+            logger.warning("usage stream unreachable: the event is written to the database")
     _writer.write(_row(values))
+
+
+def move_waiting(batch: int = WRITE_BATCH, most: int | None = READER_MOST) -> int:
+    """Move the events waiting in the stream to the database, oldest first, `batch` per INSERT
+    and at most `most` (None: all); returns how many. Call it before reading events
+    (usage.reports, usage.requestlog, a refund): the `usage` process keeps the stream short,
+    and if it is down the bound keeps a page from moving a long backlog by itself.
+
+    Each batch is inserted, and the stream's mark moved past it, in one transaction; the mark's
+    row lock makes concurrent movers take turns. The moved entries are trimmed once that
+    transaction commits: one left behind (a mover stopped in between) lies behind the mark and
+    is never moved again. Inside a caller's transaction (a refund), its rollback leaves the
+    entries in the stream for the next move.
+    """
+    events = stream.events()
+    if events is None:
+        return 0
+    moved = 0
+    try:
+        if not events.waiting():  # one round trip, the usual answer to a reader
+            return 0
+        while True:
+            with transaction.atomic():
+                mark, _ = StreamMark.objects.select_for_update().get_or_create(stream=stream.STREAM)
+                count = batch if most is None else min(batch, most - moved)
+                entries = events.after(mark.last_id, count)
+                if entries:
+                    _insert(_of_live_keys([json.loads(e) for _, e in entries]), from_stream=True)
+                    mark.last_id = entries[-1][0]
+                    mark.save(update_fields=["last_id"])
+                transaction.on_commit(partial(events.trim_through, mark.last_id), robust=True)
+            moved += len(entries)
+            if len(entries) < count or moved == most:
+                return moved
+    except events.errors:
+        logger.warning("usage stream unreachable: its waiting events are moved later")
+        return moved
+
+
+def _of_live_keys(entries: list[list[Any]]) -> list[list[Any]]:
+    """The stream's entries as rows to insert, but for those whose key was deleted since (with
+    its user, or alone): the foreign key would refuse them only at commit, failing the whole
+    batch. A key deleted after this check fails the commit, and the next move drops it here.
+
+    The entries' values go to PostgreSQL as they are: JSON's numbers, booleans and nulls, and
+    text that each column reads as its own type (the time, the job's UUID, the IP address), so
+    no field converts them one by one (that was most of a move's time).
+    """
+    from apikeys.models import ApiKey
+
+    live = set(
+        ApiKey.objects.filter(pk__in={e[_KEY] for e in entries}).values_list("pk", flat=True)
+    )
+    for entry in entries:
+        if entry[_KEY] not in live:
+            logger.warning("usage event of a deleted key dropped: %s", entry[_REQUEST_ID])
+    return [entry for entry in entries if entry[_KEY] in live]
 
 
 def _header_int(response: HttpResponse, name: str) -> int | None:
@@ -159,44 +240,62 @@ def _row(values: dict[str, Any]) -> list[Any]:
     return inserts.prepared(fields, [values[field.name] for field in fields])
 
 
-def _insert(rows: list[list[Any]]) -> None:
+def _insert(rows: list[list[Any]], from_stream: bool = False) -> None:
+    """Write the events; one the database refuses costs only itself. Rows `from_stream` are the
+    stream's values, written inside move_waiting's transaction (each try in a savepoint);
+    the others are prepared by the fields (`_row`), in the request."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+        with transaction.atomic() if from_stream else nullcontext(), connection.cursor() as cursor:
+            if from_stream:
+                cursor.execute(_unnest_sql(), [list(column) for column in zip(*rows, strict=True)])
+            else:
+                cursor.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
     except DatabaseError:
         if len(rows) > 1:
-            for row in rows:  # so one bad event (its key deleted meanwhile) costs only itself
-                _insert([row])
+            for row in rows:  # so one bad event costs only itself
+                _insert([row], from_stream)
             return
         # The request itself is done; a database that cannot take the event is logged loudly.
         logger.exception("usage event not recorded")
 
 
+# An event's fields, in the order the stream's entries list them and the INSERT writes them.
+FIELDS = (
+    "created_at",
+    "user",
+    "key",
+    "endpoint",
+    "method",
+    "path",
+    "status",
+    "error_code",
+    "credits",
+    "latency_ms",
+    "ip",
+    "request_id",
+    "job_id",
+    "rolled_up",
+    "previous_secret",
+    "rate_remaining",
+    "rate_limit",
+    "server_timing",
+)
+
+
+_KEY, _REQUEST_ID = FIELDS.index("key"), FIELDS.index("request_id")
+
+
 @cache
 def _fields() -> tuple[Field[Any, Any], ...]:
-    return tuple(
-        cast(Field[Any, Any], UsageEvent._meta.get_field(name))  # concrete fields, not relations
-        for name in (
-            "created_at",
-            "user",
-            "key",
-            "endpoint",
-            "method",
-            "path",
-            "status",
-            "error_code",
-            "credits",
-            "latency_ms",
-            "ip",
-            "request_id",
-            "job_id",
-            "rolled_up",
-            "previous_secret",
-            "rate_remaining",
-            "rate_limit",
-            "server_timing",
-        )
-    )
+    # Concrete fields, not relations: "user" is the user_id column.
+    return tuple(cast(Field[Any, Any], UsageEvent._meta.get_field(name)) for name in FIELDS)
+
+
+@cache
+def _unnest_sql() -> str:
+    """The INSERT of a batch of the stream's events: one array per column, so the statement is
+    short and the same for every batch (psycopg parses a long VALUES list anew each time)."""
+    return inserts.unnest_sql(UsageEvent, _fields())
 
 
 @cache
@@ -250,8 +349,10 @@ def roll_up(batch_size: int = ROLL_UP_BATCH) -> int:
     """Fold events not yet rolled up into the daily rollups; returns how many were folded.
 
     Each batch adds to both rollup tables and marks its events in one transaction; concurrent
-    runs skip each other's locked events, so every event is counted exactly once.
+    runs skip each other's locked events, so every event is counted exactly once. The events
+    waiting in the stream are moved first, so every request answered so far is folded in.
     """
+    move_waiting(most=None)
     folded = 0
     while True:
         with transaction.atomic():
@@ -306,6 +407,7 @@ def uncharge(job_id: uuid.UUID) -> None:
     now either skips it (and later folds in the corrected row) or has folded it already, and
     then the rollups are corrected instead.
     """
+    move_waiting(most=None)  # the charged request's event may still be in the stream
     event = UsageEvent.objects.select_for_update().filter(job_id=job_id, credits__gt=0).first()
     if event is None:
         return

@@ -141,6 +141,18 @@ class UsageEvent(models.Model):
         return f"{self.endpoint} {self.status}"
 
 
+class StreamMark(models.Model):
+    """How far the usage events' Redis stream has been moved to PostgreSQL: the last moved
+    entry's id, written in the same transaction as the events it moved (usage.metering), so a
+    mover that stops between its commit and the stream's trim moves nothing twice."""
+
+    stream = models.CharField(max_length=64, primary_key=True)
+    last_id = models.CharField(max_length=41, default="0-0", help_text="A Redis stream entry id.")
+
+    def __str__(self) -> str:
+        return f"{self.stream} moved through {self.last_id}"
+
+
 class Rollup(models.Model):
     """What both rollup tables count for a UTC day, a user and a status class."""
 

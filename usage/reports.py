@@ -16,6 +16,7 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from billing.periods import day_start
+from usage.metering import move_waiting
 from usage.models import UsageEvent, UsageKeyRollup, UsageRollup
 
 STATUS_CLASSES = (2, 4, 5)
@@ -59,8 +60,10 @@ def daily(
     the group is a tuple too), optionally filtered.
 
     One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
-    one snapshot, so an event being folded in right now is counted exactly once).
+    one snapshot, so an event being folded in right now is counted exactly once), after the
+    events waiting in the stream are moved.
     """
+    move_waiting()
     fields = (by,) if isinstance(by, str) else by
     # Without endpoints in the question, the per-key rollups answer it from far fewer rows.
     table = UsageRollup if endpoint or "endpoint" in fields else UsageKeyRollup

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from nanostudio import keyset
+from usage.metering import move_waiting
 from usage.models import UsageEvent
 
 PAGE_SIZE = 50
@@ -71,7 +72,8 @@ def _job_id(value: str) -> uuid.UUID | None:
 
 
 def events(user_id: int, log: LogFilter) -> QuerySet[UsageEvent]:
-    """The user's events matching `log`, newest first."""
+    """The user's events matching `log`, newest first (the waiting ones moved first)."""
+    move_waiting()
     rows = UsageEvent.objects.filter(user_id=user_id)
     if log.since:
         rows = rows.filter(created_at__gte=log.since)
@@ -127,6 +129,7 @@ def every(user_id: int, log: LogFilter) -> Iterator[UsageEvent]:
 def find(user_id: int, request_id: str) -> tuple[UsageEvent | None, int]:
     """The user's latest event with this request id, and how many carry it (a client may send
     its own X-Request-Id, and reuse it)."""
+    move_waiting()
     rows = list(
         UsageEvent.objects.filter(user_id=user_id, request_id=request_id).order_by(
             "-created_at", "-id"
