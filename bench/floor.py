@@ -1,6 +1,6 @@
 """The floor under `/api/user/profile`, for `make bench`: the bare view plus only the work that
 every metered API call must do — look the key up (one query), take the rate-limit step (one
-Redis call) and record the usage event (one insert) — with our own functions for each, but
+Redis call) and keep the usage event (one Redis command) — with our own functions for each, but
 without the API framework around them. Served beside the real app, it shows how much of the
 profile's cost is ours to cut and how much is the machine's price for three round trips.
 `/floor/round-trips/<n>` does the same for a job submit: the bare view plus n round trips, and
@@ -116,7 +116,7 @@ from nanostudio.urls import urlpatterns as app_urlpatterns  # noqa: E402
 urlpatterns = [
     path("floor", floor),
     # What SPEC and the API-key issue require of every call (the key's query, the rate-limit
-    # step) without the usage insert.
+    # step) without keeping the usage event.
     path("floor/unrecorded", floor, {"record": False}),
     path("floor/round-trips/<int:count>", round_trips),
     path("floor/submit-replay", submit_replay),

@@ -166,7 +166,16 @@ def gunicorn(
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True)
+    env = {**os.environ, **ENV}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    # The Procfile's `usage` process beside it: the events are moved to PostgreSQL under the
+    # load, as in production, not left in Redis for after the measurement.
+    mover = subprocess.Popen(
+        [sys.executable, "manage.py", "move_usage_events"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     import requests
 
@@ -179,8 +188,10 @@ def gunicorn(
     try:
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        for started in (process, mover):
+            os.killpg(started.pid, signal.SIGTERM)
+        for started in (process, mover):
+            started.wait(timeout=30)
 
 
 def wrk(

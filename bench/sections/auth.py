@@ -8,6 +8,7 @@ from typing import cast
 
 from bench.harness import (
     PORT,
+    PROXY_HEADERS,
     bench_user,
     gunicorn,
     interleaved,
@@ -55,7 +56,7 @@ def run() -> None:
     )
 
     # The app plus two floors (bench/floor.py): the bare view with only the key query and the
-    # rate-limit step that every API call needs, and with the usage insert too.
+    # rate-limit step that every API call needs, and with the usage event kept too.
     key_header = {"Authorization": f"Bearer {secret}"}
     with gunicorn(app="bench.floor:application") as base:
         timings = server_timings(f"{base}/api/user/profile", key_header, 3000)
@@ -70,10 +71,10 @@ def run() -> None:
     )
     record("http: bare JSON view req/s (gunicorn 2x8 gthread, median of 3)", bare["rps"])
     record("http: floor req/s, bare + key query + rate-limit step", unrecorded["rps"])
-    record("http: floor req/s, the same + usage insert", floor["rps"])
+    record("http: floor req/s, the same + usage event", floor["rps"])
     record("http: /api/user/profile req/s", profile["rps"])
     record("http: profile / bare throughput", profile["rps"] / bare["rps"])
-    record("http: floor / bare, without the usage insert", unrecorded["rps"] / bare["rps"])
+    record("http: floor / bare, without the usage event", unrecorded["rps"] / bare["rps"])
     record("http: floor / bare, with it", floor["rps"] / bare["rps"])
     record("http: profile / floor throughput", profile["rps"] / floor["rps"])
     record("http: bare median latency", bare["p50_ms"], "ms")
@@ -104,6 +105,34 @@ def run() -> None:
     record("ratelimit: median latency, both buckets", both["p50_ms"], "ms")
     record("ratelimit: median latency, key bucket alone", alone["p50_ms"], "ms")
     record("ratelimit: non-2xx responses", both["non_2xx"] + alone["non_2xx"])
+    _moving(secret)
+
+
+def _moving(secret: str, events: int = 20_000) -> None:
+    """The `usage` process's work: `events` profile events waiting in the stream, moved to
+    PostgreSQL by one move (256 per INSERT), as its loop does after a busy 200 ms."""
+    import time
+
+    from django.test import Client
+
+    from usage import metering, stream
+
+    client = Client(headers={"Authorization": f"Bearer {secret}", **PROXY_HEADERS})
+    metering.move_waiting(most=None)
+    assert client.get("/api/user/profile").status_code == 200
+    stored = stream.events()
+    assert stored is not None
+    ((_, payload),) = stored.after("0-0", 1)
+    for _ in range(events // 1000):
+        with stored._client.pipeline(transaction=False) as pipe:
+            for _ in range(1000):
+                pipe.xadd(stream.STREAM, {"e": payload})
+            pipe.execute()
+    started = time.perf_counter()
+    moved = metering.move_waiting(most=None)
+    seconds = time.perf_counter() - started
+    record("usage: events moved per second (one move, 256 per INSERT)", moved / seconds)
+    record("usage: move per 256-event batch", seconds / (moved / 256) * 1000, "ms")
 
 
 def _refused(auth, request) -> None:
