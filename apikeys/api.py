@@ -12,7 +12,15 @@ from ninja import Router, Status
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from apikeys.auth import ApiKeyAuth
-from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, ApiKey, KeyLimitReached, KeyNameTaken, Scope
+from apikeys.models import (
+    BUDGET_CAP_MAX,
+    PRESETS,
+    ROLL_GRACE_PERIODS,
+    ApiKey,
+    KeyLimitReached,
+    KeyNameTaken,
+    Scope,
+)
 from billing.models import Plan, plan_of
 from nanostudio.errors import ApiError, validation_error
 from nanostudio.http import ApiRequest
@@ -42,7 +50,7 @@ class BudgetOut(Schema):
 
 
 class BudgetIn(Body):
-    cap: int = Field(ge=1, description="Credits this key may spend per period.")
+    cap: int = Field(ge=1, le=BUDGET_CAP_MAX, description="Credits this key may spend per period.")
     period: BudgetPeriodName = "month"
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from apikeys.models import PRESETS, ROLL_GRACE_PERIODS, BudgetPeriod, Scope
+from apikeys.models import BUDGET_CAP_MAX, PRESETS, ROLL_GRACE_PERIODS, BudgetPeriod, Scope
 
 EXPIRY_CHOICES = [
     ("never", "Never"),
@@ -31,6 +31,7 @@ class BudgetFields(forms.Form):
     budget_cap = forms.IntegerField(
         required=False,
         min_value=1,
+        max_value=BUDGET_CAP_MAX,
         label="Credit budget",
         help_text="The most credits this key may spend per period. Empty: no cap.",
     )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,6 +36,7 @@ RANDOM_LENGTH = 32
 CHECKSUM_LENGTH = 6
 KEY_RE = re.compile(r"^(nh_|sk-)([0-9A-Za-z]{32})([0-9A-Za-z]{6})$")
 LAST_USED_WRITE_EVERY_S = 60
+BUDGET_CAP_MAX = 1_000_000_000  # credits per period: far past any plan, inside the column
 ROLL_GRACE_PERIODS = {
     "now": timedelta(0),
     "1h": timedelta(hours=1),
@@ -261,7 +262,9 @@ class ApiKey(models.Model):
 
     # A cap on the credits this key may spend per period (apikeys.budget); empty: none.
     budget_credits = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)]
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(BUDGET_CAP_MAX)],
     )
     budget_period = models.CharField(
         max_length=10, choices=BudgetPeriod, default=BudgetPeriod.MONTH

@@ -5,15 +5,38 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
 from apikeys import budget
-from apikeys.models import ApiKey, KeySpend
+from apikeys.models import BUDGET_CAP_MAX, ApiKey, KeySpend
 from billing.models import LedgerEntry
 from conftest import make_user, race_submits, sample_b64
 from studio import actions
 from studio.models import Job
 
 SEPIA = {"image": sample_b64(), "template": "Sepia", "templateType": "filters"}
+
+
+@pytest.mark.parametrize("cap", [0, BUDGET_CAP_MAX + 1, 2061080310275333674074374144])
+def test_a_cap_out_of_range_is_a_400_on_the_api_and_a_form_error_on_the_page(
+    api, alice, alice_key, fresh_login, cap
+):
+    """Found by the contract fuzzer: a cap past the column's range was a 500."""
+    response = api(
+        "post", "/api/keys", key=alice_key[1], json={"name": "huge", "budget": {"cap": cap}}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and "budget.cap" in error["details"]["fields"]
+    key, _ = alice_key
+    page = fresh_login.post(
+        reverse("apikeys:edit", args=[key.pk]),
+        {"scopes": key.scopes, "budget_cap": str(cap), "budget_period": "day"},
+    )
+    assert page.status_code == 422 and "budget_cap" in page.context["form"].errors
+    assert ApiKey.objects.filter(user=alice).count() == 1
+    key.refresh_from_db()
+    assert key.budget_credits is None
 
 
 def test_a_key_past_its_budget_gets_402_and_nothing_is_charged(api, mint, db):
