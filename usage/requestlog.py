@@ -72,8 +72,7 @@ def _job_id(value: str) -> uuid.UUID | None:
 
 
 def events(user_id: int, log: LogFilter) -> QuerySet[UsageEvent]:
-    """The user's events matching `log`, newest first (the waiting ones moved first)."""
-    move_waiting()
+    """The user's events matching `log`, newest first."""
     rows = UsageEvent.objects.filter(user_id=user_id)
     if log.since:
         rows = rows.filter(created_at__gte=log.since)
@@ -102,7 +101,15 @@ def events(user_id: int, log: LogFilter) -> QuerySet[UsageEvent]:
 def page(
     user_id: int, log: LogFilter, cursor: str | None = None, limit: int = PAGE_SIZE
 ) -> tuple[list[UsageEvent], str | None]:
-    """One page and the cursor of the next (None on the last); ValueError for a bad cursor."""
+    """One page and the cursor of the next (None on the last), the waiting events moved first;
+    ValueError for a bad cursor."""
+    move_waiting()
+    return _page(user_id, log, cursor, limit)
+
+
+def _page(
+    user_id: int, log: LogFilter, cursor: str | None, limit: int
+) -> tuple[list[UsageEvent], str | None]:
     rows = events(user_id, log)
     if connection.vendor != "postgresql":
         return keyset.page(rows, cursor, limit, int)
@@ -118,9 +125,10 @@ def page(
 def every(user_id: int, log: LogFilter) -> Iterator[UsageEvent]:
     """All matching events, fetched a chunk at a time by keyset (the CSV export): memory
     stays at one chunk whatever the count, and no server-side cursor is held open."""
+    move_waiting()  # once: the chunks read older and older events
     cursor = None
     while True:
-        rows, cursor = page(user_id, log, cursor, EXPORT_CHUNK)
+        rows, cursor = _page(user_id, log, cursor, EXPORT_CHUNK)
         yield from rows
         if cursor is None:
             return
