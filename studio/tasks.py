@@ -55,9 +55,18 @@ def enqueue(job: Job) -> None:
     broker that is down must not turn that into an error answer (a retry would pay twice).
     The sweeper sends a job whose message never arrived."""
     limit = settings.JOB_TIME_LIMIT_S
+    job_id = str(job.pk)
     try:
         run_job.apply_async(
-            (str(job.pk),), queue=job.queue, soft_time_limit=limit, time_limit=limit + 15
+            (job_id,),
+            queue=job.queue,
+            soft_time_limit=limit,
+            time_limit=limit + 15,
+            # Work Celery would otherwise redo on every publish (a fifth of its cost): the
+            # workers declare the queues they read, and a job id needs no safe repr.
+            declare=[],
+            argsrepr=repr((job_id,)),
+            kwargsrepr="{}",
         )
     except OperationalError as exc:
         logger.warning(
