@@ -111,7 +111,6 @@ class GenerateIn(Body):
 
 def job_out(job: Job, request: HttpRequest | None = None) -> dict[str, Any]:
     """The job as the API shows it; without a request (a webhook), links use SITE_URL."""
-    output = reverse("api:job_output", args=[job.pk])
     return {
         "id": str(job.pk),
         "kind": job.kind,
@@ -127,17 +126,16 @@ def job_out(job: Job, request: HttpRequest | None = None) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "duration_s": job.duration_s,
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "output_url": (
-            (
-                request.build_absolute_uri(output)
-                if request
-                else settings.SITE_URL.rstrip("/") + output
-            )
-            if job.output_file
-            else None
-        ),
+        "output_url": _output_url(job, request) if job.output_file else None,
         "result": job.result,
     }
+
+
+def _output_url(job: Job, request: HttpRequest | None) -> str:
+    """Where the job's output is fetched. Reversed only for a job that has an output, which a
+    submit's answer never has: each `reverse` costs 45 µs."""
+    output = reverse("api:job_output", args=[job.pk])
+    return request.build_absolute_uri(output) if request else settings.SITE_URL.rstrip("/") + output
 
 
 def _get_job_for_user(request: ApiRequest, job_id: uuid.UUID) -> Job:
