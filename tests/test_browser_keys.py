@@ -93,3 +93,16 @@ def test_edit_a_keys_scopes_budget_and_rate(page, live_server, alice, mint):
     assert "4 requests/min" in row.inner_text()
     assert "generate" in row.inner_text()
     screenshot(page, "key-edited-390")
+
+
+def test_a_dialog_opened_as_its_own_page_saves_and_shows_its_errors(page, live_server, alice, mint):
+    key, _ = mint(alice, name="laptop", scopes=["jobs:read"])
+    _log_in(page)
+    page.goto(f"/settings/api-keys/{key.pk}/edit/")  # as from a link opened in a new tab
+    page.get_by_label("Credit budget").fill("1000000001")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Ensure this value is less than or equal to 1000000000.").wait_for()
+    page.get_by_label("Credit budget").fill("25")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/settings/api-keys/$"))
+    page.locator("tr.key-row", has_text="laptop").get_by_text("0 / 25 credits").wait_for()
