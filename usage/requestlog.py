@@ -122,14 +122,15 @@ def _page(
         return keyset.page(rows, cursor, limit, int)
 
 
-def every(user_id: int, log: LogFilter) -> Iterator[UsageEvent]:
-    """All matching events, fetched a chunk at a time by keyset (the CSV export): memory
-    stays at one chunk whatever the count, and no server-side cursor is held open."""
+def chunks(user_id: int, log: LogFilter) -> Iterator[list[UsageEvent]]:
+    """All matching events, a chunk at a time by keyset (the CSV export): memory stays at one
+    chunk whatever the count, and no server-side cursor is held open. Yields at least one
+    chunk, empty when nothing matches."""
     move_waiting()  # once: the chunks read older and older events
     cursor = None
     while True:
         rows, cursor = _page(user_id, log, cursor, EXPORT_CHUNK)
-        yield from rows
+        yield rows
         if cursor is None:
             return
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
@@ -427,13 +428,6 @@ def request_log(request: AuthedRequest) -> HttpResponse:
     return render(request, "usage/requests.html", context)
 
 
-class _Echo:
-    """A file whose write returns what it was given: csv.writer then yields lines."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 CSV_HEADER = [
     "time_utc",
     "request_id",
@@ -459,29 +453,36 @@ def request_log_export(request: AuthedRequest) -> HttpResponse | StreamingHttpRe
     if not form.is_valid():
         return _invalid_filters(form)
     keys = form.keys
-    writer = csv.writer(_Echo())
 
-    def lines() -> Any:
-        yield writer.writerow(CSV_HEADER)
-        for event in requestlog.every(request.user.pk, form.log_filter()):
-            key = keys.get(event.key_id)
-            yield writer.writerow(
-                [
-                    event.created_at.isoformat(),
-                    event.request_id,
-                    event.method,
-                    event.endpoint,
-                    event.path,
-                    event.status,
-                    event.error_code,
-                    event.key_id,
-                    key.name if key else "",
-                    event.ip or "",
-                    f"{event.latency_ms:.1f}",
-                    event.credits,
-                    event.job_id or "",
-                ]
-            )
+    def row(event: UsageEvent) -> list[Any]:
+        key = keys.get(event.key_id)
+        return [
+            event.created_at.isoformat(),
+            event.request_id,
+            event.method,
+            event.endpoint,
+            event.path,
+            event.status,
+            event.error_code,
+            event.key_id,
+            key.name if key else "",
+            event.ip or "",
+            f"{event.latency_ms:.1f}",
+            event.credits,
+            event.job_id or "",
+        ]
+
+    def lines() -> Iterator[str]:
+        """The header, then one piece of text per chunk of events: one write per 2,000 rows
+        rather than one per row."""
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(CSV_HEADER)
+        for events in requestlog.chunks(request.user.pk, form.log_filter()):
+            writer.writerows(map(row, events))
+            yield text.getvalue()
+            text.seek(0)
+            text.truncate()
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="nano-studio-requests.csv"'
