@@ -345,10 +345,11 @@ JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 60)
 # Until a user has finished jobs, how long one is expected to take (Retry-After on the job cap).
 JOB_TYPICAL_S = env_int("JOB_TYPICAL_S", 5)
 # A running job's worker marks it alive every JOB_HEARTBEAT_EVERY_S; one whose mark is older
-# than JOB_STALE_RUNNING_S has lost its worker and is retried (the sweeper runs every 10 s, so
-# a killed worker's job is back in work within about 25 s).
+# than JOB_STALE_RUNNING_S has lost its worker and is retried by beat's sweeper, which runs
+# every JOB_SWEEP_EVERY_S: a killed worker's job is back in work within the sum, 25 s.
 JOB_HEARTBEAT_EVERY_S = env_int("JOB_HEARTBEAT_EVERY_S", 5)
 JOB_STALE_RUNNING_S = env_int("JOB_STALE_RUNNING_S", 15)
+JOB_SWEEP_EVERY_S = env_int("JOB_SWEEP_EVERY_S", 10)
 # A job still queued this long may have lost its message (a broker restarted empty): send it
 # again. A duplicate message costs one no-op claim.
 JOB_RESEND_QUEUED_AFTER_S = env_int("JOB_RESEND_QUEUED_AFTER_S", 30)
@@ -460,7 +461,7 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     # day starting (a reservation that finds the new period ungranted grants it at once).
     "grant-due-allowances": {"task": "billing.grant_due_allowances", "schedule": 3600},
     "expire-topups": {"task": "billing.expire_topups", "schedule": 3600},
-    "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": 10},
+    "sweep-jobs": {"task": "studio.sweep_jobs", "schedule": JOB_SWEEP_EVERY_S},
     "purge-old-outputs": {"task": "studio.purge_old_outputs", "schedule": 3600},
     # Charts read rollups plus the events not yet folded in, so they are exact either way;
     # folding often keeps that second part to the last half-minute of events.
