@@ -94,3 +94,25 @@ def test_the_broker_sends_through_one_client_per_channel_and_pool():
         finally:
             channel.queue_delete("test-broker-one-client")
             queue.close()
+
+
+@pytest.mark.services
+def test_a_job_sent_while_the_broker_is_down_is_logged_not_raised():
+    """enqueue runs after the job's commit: the job is accepted and charged, so a broker that
+    cannot be reached is logged (the sweeper sends the job later), never an error answer."""
+    send = (
+        "from studio.models import Job; from studio.tasks import enqueue; "
+        "enqueue(Job(kind='generate')); print('answered')"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", send],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_BROKER_URL": "redis://127.0.0.1:1/0"},  # nothing listens
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    warning, answered = done.stdout.strip().splitlines()
+    assert "job not sent, the sweeper will send it" in warning and "Connection refused" in warning
+    assert answered == "answered"
