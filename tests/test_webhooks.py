@@ -89,6 +89,12 @@ def test_a_job_that_succeeds_reaches_the_receiver_signed(api, client, mint, loop
         response = api("post", "/api/generate", key=key, json={**SEPIA, "webhook": own})
         second = response.json()["data"]["id"]
         received = receiver.wait_for(3)
+        # The worker records a delivery after the receiver has answered it: wait for that too,
+        # before the workers stop.
+        deadline = time.monotonic() + 20
+        delivered = Delivery.objects.filter(status="delivered")
+        while delivered.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
     by_path = {(r.path, json.loads(r.body)["data"]["id"]): r for r in received}
     event = _verified(by_path[("/hook", job_id)], created["secret"])
     assert event["type"] == "job.succeeded"
