@@ -1,5 +1,5 @@
-"""The enabled templates, kept in each process's memory for the submit path, which would
-otherwise spend two queries per job on a table that changes a few times a month.
+"""The enabled templates, kept in each process's memory for the submit path and the worker,
+which would otherwise spend queries on every job on a table that changes a few times a month.
 
 A generation token in the shared cache says whether a process's copy is current: any change
 to a template or its plan list (a deleted plan included) replaces the token. A process looks
@@ -30,6 +30,7 @@ class _Copy:
     def __init__(self, generation: str, templates: dict[tuple[str, str], Template]) -> None:
         self.generation = generation
         self.templates = templates  # (type, lower-case name) → template, its plans prefetched
+        self.by_id = {template.pk: template for template in templates.values()}
         self.checked_at = time.monotonic()
 
 
@@ -40,15 +41,24 @@ _load_lock = threading.Lock()
 def find(name: str, template_type: str) -> Template | None:
     """The enabled template of this type and name (any case), or None. Shared between
     requests: read it, never change it."""
+    return _copy_in_use().templates.get(_key(name, template_type))
+
+
+def by_id(pk: int) -> Template | None:
+    """The enabled template with this id, or None (disabled or gone). Shared, as `find`'s."""
+    return _copy_in_use().by_id.get(pk)
+
+
+def _copy_in_use() -> _Copy:
     copy = _copy
     if copy is None or time.monotonic() - copy.checked_at >= CHECK_EVERY_S:
         try:
             generation = _generation()
         except Exception:  # the cache is down: answer from the database, keep nothing
             logger.warning("template catalogue: cache unavailable, reading the database")
-            return _load().get(_key(name, template_type))
+            return _Copy("", _load())
         copy = _current(generation)
-    return copy.templates.get(_key(name, template_type))
+    return copy
 
 
 def changed(**_: Any) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import connection, models, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from nanostudio import inserts, metrics
@@ -139,26 +139,40 @@ class Template(models.Model):
         return (not plan_ids or plan.pk in plan_ids) and plan.allows_template_type(self.type)
 
 
+_CLAIM_SQL = """
+UPDATE studio_job SET status = %s, attempts = attempts + 1, started_at = %s, heartbeat_at = %s
+WHERE id = %s AND attempts < %s AND (status = %s OR (status = %s AND heartbeat_at < %s))
+RETURNING *
+"""
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     """The job state machine's transitions that start from a query (see also Job.finish)."""
 
-    def claim(self, job_id: uuid.UUID | str) -> bool:
-        """queued → running for this worker: a conditional update, so one worker runs a job.
-        A running job whose heartbeat stopped (its worker died) can be taken over."""
+    def claim(self, job_id: uuid.UUID | str) -> Job | None:
+        """queued → running for this worker, and the job as it now is; None if it is not
+        there to run (another worker has it, it ended, it used its attempts, it is gone).
+        One conditional UPDATE that returns the row, so one worker runs a job. A running job
+        whose heartbeat stopped (its worker died) can be taken over.
+
+        Written as SQL: the ORM's UPDATE and the SELECT after it were a third of a small job's
+        time on the worker, most of it spent compiling the two queries."""
         now = timezone.now()
         stale = now - timedelta(seconds=settings.JOB_STALE_RUNNING_S)
-        return bool(
-            self.filter(pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS)
-            .filter(
-                Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale)
-            )
-            .update(
-                status=Job.Status.RUNNING,
-                attempts=F("attempts") + 1,
-                started_at=now,
-                heartbeat_at=now,
-            )
-        )
+        at = connection.ops.adapt_datetimefield_value
+        pk = Job._meta.pk
+        assert pk is not None
+        params = [
+            Job.Status.RUNNING,
+            at(now),
+            at(now),
+            pk.get_db_prep_value(uuid.UUID(str(job_id)), connection),
+            settings.JOB_MAX_ATTEMPTS,
+            Job.Status.QUEUED,
+            Job.Status.RUNNING,
+            at(stale),
+        ]
+        return next(iter(self.raw(_CLAIM_SQL, params)), None)
 
     def requeue_failed(self, job_id: uuid.UUID) -> bool:
         """failed → queued, for a fresh set of attempts (an admin's retry)."""
@@ -249,6 +263,18 @@ class Job(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # What running and ending a job change: what its waiter reads back.
+    RUN_FIELDS = (
+        "status",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "error_code",
+        "error_message",
+        "output_file",
+        "result",
+        "refunded_at",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(

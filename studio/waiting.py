@@ -94,9 +94,9 @@ def _wait(job: Job, timeout_s: float) -> Job:
                 )
                 deadline = 0
             close_old_connections()
-            job.refresh_from_db()
+            job.refresh_from_db(fields=Job.RUN_FIELDS)  # keeps the template it has
         return job
     while not job.is_final and time.monotonic() < deadline:
         time.sleep(POLL_S)
-        job.refresh_from_db()
+        job.refresh_from_db(fields=Job.RUN_FIELDS)
     return job

@@ -269,3 +269,38 @@ def test_the_sweeper_requeues_a_lost_job_and_fails_one_out_of_attempts(alice, se
     stuck = Job.objects.get(pk=stuck.pk)
     assert (stuck.status, stuck.error_code) == ("failed", "WORKER_LOST")
     assert CreditBalance.objects.get(user=alice).total == 49  # the stuck job's credit is back
+
+
+def test_one_heartbeat_thread_marks_every_job_its_process_runs_and_only_while_they_run(
+    alice, settings
+):
+    """A worker process's jobs are marked alive together, by one thread, while they run; a job
+    claimed once is not claimed again while its mark is fresh."""
+    from studio import actions
+    from studio.tasks import claim, heartbeat
+
+    settings.JOB_HEARTBEAT_EVERY_S = 0.05
+    sepia = Template.objects.get(name="Sepia")
+    first, second = (
+        actions.submit_generate(alice, None, image=sample_b64(), template=sepia, params={}).job
+        for _ in range(2)
+    )
+    claimed = [claim(str(first.pk)), claim(str(second.pk))]
+    assert [(job.status, job.attempts) for job in claimed] == [("running", 1)] * 2
+    assert claimed[0].template == sepia  # from the process's template catalogue
+    assert claim(str(first.pk)) is None  # one worker runs a job
+    marked = {job.pk: job.heartbeat_at for job in claimed}
+
+    def marks() -> dict:
+        return dict(Job.objects.filter(pk__in=marked).values_list("pk", "heartbeat_at"))
+
+    with heartbeat(first.pk), heartbeat(second.pk):
+        deadline = time.monotonic() + 10
+        while any(at == marked[pk] for pk, at in marks().items()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert all(at > marked[pk] for pk, at in marks().items())
+        assert [t.name for t in threading.enumerate()].count("heartbeat") == 1
+    time.sleep(0.1)  # the beat in flight, if any, ends
+    ended = marks()
+    time.sleep(0.2)  # four beats' time
+    assert marks() == ended
