@@ -276,7 +276,7 @@ def test_one_heartbeat_thread_marks_every_job_its_process_runs_and_only_while_th
 ):
     """A worker process's jobs are marked alive together, by one thread, while they run; a job
     claimed once is not claimed again while its mark is fresh."""
-    from studio import actions
+    from studio import actions, catalogue
     from studio.tasks import claim, heartbeat
 
     settings.JOB_HEARTBEAT_EVERY_S = 0.05
@@ -287,7 +287,7 @@ def test_one_heartbeat_thread_marks_every_job_its_process_runs_and_only_while_th
     )
     claimed = [claim(str(first.pk)), claim(str(second.pk))]
     assert [(job.status, job.attempts) for job in claimed] == [("running", 1)] * 2
-    assert claimed[0].template == sepia  # from the process's template catalogue
+    assert claimed[0].template is catalogue.by_id(sepia.pk)  # the process's copy, no query
     assert claim(str(first.pk)) is None  # one worker runs a job
     marked = {job.pk: job.heartbeat_at for job in claimed}
 
