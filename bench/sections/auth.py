@@ -26,7 +26,7 @@ def run() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from apikeys.auth import ApiKeyAuth
-    from apikeys.models import ApiKey
+    from apikeys.models import ApiKey, _auth_statement, digest
     from nanostudio.http import ApiCall, ApiRequest
 
     def api_get(headers: dict[str, str]) -> ApiRequest:
@@ -49,6 +49,15 @@ def run() -> None:
     with connection.cursor() as cursor:  # the floor under it: one bare round trip
         round_trips = timed(lambda: cursor.execute("SELECT 1"), 5000)
     record("auth: median SELECT 1 round trip, the floor under it", median_ms(round_trips), "ms")
+    # The nearer floor: the very statement authenticate() sends, prepared, through psycopg
+    # alone (no Django cursor, no model instances), rows fetched.
+    sql, _ = _auth_statement()
+    presented = [digest(secret)] * 2
+    with connection.connection.cursor() as cursor:
+        own_query = timed(lambda: cursor.execute(sql, presented, prepare=True).fetchone(), 5000)
+    record(
+        "auth: median of its own query through bare psycopg, the floor", median_ms(own_query), "ms"
+    )
     samples = timed(lambda: auth(request), 5000)
     record("auth: median whole auth step incl. rate limit (5000)", median_ms(samples), "ms")
     bad = api_get({"Authorization": "Bearer nh_" + "x" * 38})
