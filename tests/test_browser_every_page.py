@@ -97,10 +97,13 @@ def _axe(page) -> list[str]:
 
 
 def _visit(page, path: str, name: str, found: dict[str, list[str]]) -> None:
+    """Load the page once, then check it at each width. The layout follows the width through
+    CSS alone (no script reads it), so a resize lays it out as a load at that width would."""
+    page.set_viewport_size({"width": WIDTHS[0], "height": 860})
+    response = page.goto(path)
+    assert response is not None and response.status < 400, (path, response and response.status)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 860})
-        response = page.goto(path)
-        assert response is not None and response.status < 400, (path, response and response.status)
         problems = page.evaluate(LAYOUT_PROBLEMS)
         if AXE.exists():
             problems += _axe(page)
@@ -210,3 +213,13 @@ def test_every_page_fits_a_phone_and_a_desktop(page, live_server, alice, mint, a
     _visit(page, "/admin/", "admin-index", found)
     (SCREENSHOTS / "pages" / "problems.json").write_text(json.dumps(found, indent=1))
     assert found == {}, json.dumps(found, indent=1)
+
+
+def test_no_script_lays_out_by_the_width():
+    """The check above resizes a loaded page rather than loading it again at each width, which
+    is the same only while the layout follows the width through CSS alone."""
+    for script in (ROOT / "static" / "js").glob("*.js"):
+        reads = re.findall(
+            r"matchMedia|innerWidth|clientWidth|offsetWidth|resize", script.read_text()
+        )
+        assert not reads, f"{script.name} reads the width ({reads}): load each width anew"

@@ -255,7 +255,7 @@ def _wait_all_final(job_ids: list[str], seconds: float) -> float:
     return time.monotonic() - started
 
 
-OUTAGE_S = float(os.environ.get("NANO_TEST_OUTAGE_S", "10"))
+OUTAGE_S = float(os.environ.get("NANO_TEST_OUTAGE_S", "5"))
 # The sweeper's timings, shortened so that these faults recover in seconds rather than the
 # defaults' half-minute (sweep every 10 s, stale after 15 s, re-send after 30 s). The bounds
 # asserted below follow from them.
