@@ -225,6 +225,15 @@ class UsageKeyRollup(Rollup):
                 fields=["user", "day", "key", "status_class"], name="usage_key_rollup_unique"
             )
         ]
+        indexes = [
+            # As UsageRollup's: a heavy user's 90 days, over a thousand rows, from the index
+            # alone (PostgreSQL) rather than a heap page each.
+            CoveringIndex(
+                fields=["user", "day"],
+                covering=["key", "status_class", "requests", "credits", "latency_ms_total"],
+                name="usage_key_rollup_covering",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} key {self.key_id} {self.status_class}xx: {self.requests}"

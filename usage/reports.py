@@ -12,6 +12,7 @@ from datetime import UTC, date, timedelta
 from functools import cache
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -56,8 +57,8 @@ def daily(
     endpoint: str | None = None,
 ) -> list[Row]:
     """Rows of (day, group, status class, requests, credits, latency total) for the user's
-    UTC days `first`..`last`, grouped by `by` ("key_id", "endpoint", or both as a tuple, when
-    the group is a tuple too), optionally filtered.
+    UTC days `first`..`last`, ordered by the first three, grouped by `by` ("key_id",
+    "endpoint", or both as a tuple, when the group is a tuple too), optionally filtered.
 
     One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
     one snapshot, so an event being folded in right now is counted exactly once), after the
@@ -106,21 +107,39 @@ def daily(
         .values_list("utc_day", "status_group", "n_requests", "n_credits", "latency", *groups)
         .order_by()
     )
-    merged: dict[tuple[date, Any, int], list[Any]] = {}
-    for day, status_class, requests, credits, latency, *group in rollups.union(pending, all=True):
-        if isinstance(day, str):  # SQLite returns the truncated date of a UNION as text
+    # The two parts can share a (day, group, status class): an event's day before its
+    # roll-up is done. The database adds them up and orders the rows; the ORM cannot group a
+    # UNION, so its SQL is wrapped here (its columns are in the order of `values_list`). The
+    # counts are summed as integers, as the rollups store them (a sum of bigints would be
+    # summed as numeric, slower).
+    union_sql, params = rollups.union(pending, all=True).query.sql_with_params()
+    names = [f"g{index}" for index in range(len(fields))]
+    columns = ", ".join(["day", *names, "status_class"])
+    # Django's own SQL, its values passed apart, and names made here: nothing from outside.
+    sql = (
+        f"WITH u (day, status_class, requests, credits, latency, {', '.join(names)}) "  # noqa: S608
+        f"AS ({union_sql}) SELECT {columns}, SUM(CAST(requests AS INTEGER)), "
+        f"SUM(CAST(credits AS INTEGER)), SUM(latency) FROM u "
+        f"GROUP BY {columns} ORDER BY {columns}"
+    )
+    with connections[rollups.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    rows: list[Row] = []
+    for day, *group, status_class, requests, credits, latency in found:
+        if isinstance(day, str):  # SQLite returns the dates of a UNION as text
             day = date.fromisoformat(day)
-        key = (day, group[0] if len(group) == 1 else tuple(group), int(status_class))
-        row = merged.setdefault(key, [0, 0, 0.0])
-        row[0] += requests
-        row[1] += credits or 0
-        row[2] += latency or 0.0
-    return [(*group, *totals) for group, totals in sorted(merged.items(), key=_sort_key)]
-
-
-def _sort_key(item: tuple[tuple[date, Any, int], list[Any]]) -> tuple[date, str, int]:
-    (day, group, status_class), _ = item
-    return (day, str(group), status_class)
+        rows.append(
+            (
+                day,
+                group[0] if len(group) == 1 else tuple(group),
+                int(status_class),
+                requests,
+                credits or 0,
+                latency or 0.0,
+            )
+        )
+    return rows
 
 
 def days_between(first: date, last: date) -> list[date]:
