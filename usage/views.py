@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -78,6 +80,7 @@ def _usage_rows(
     return first, last, rows
 
 
+@lru_cache(maxsize=1024)  # a page names each of its days up to four times
 def _day(day: date) -> str:
     return f"{day:%a %b %-d}"
 
@@ -146,33 +149,27 @@ def _key_rows(
     return key_rows
 
 
-# The day tables are built with format_html_join: 90 days of cells through the template engine
-# cost more than everything else on the page.
-_REQUESTS_ROW = (
-    '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td>'
-    '<td class="num">{}</td><td class="num">{}</td></tr>'
-)
-_CREDITS_ROW = '<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td></tr>'
+NONE = "\N{EN DASH}"  # a table cell with no figure
 
 
+# The day tables are built here, not in the template: 90 days of cells through the template
+# engine cost more than everything else on the page. They hold dates and numbers only, so
+# there is nothing to escape.
 def _day_tables(days: dict[date, reports.Counts], left: list[int | None]) -> dict[str, Any]:
-    requests_rows = (
-        (
-            _day(day),
-            f"{c.requests:,}",
-            f"{c.by_class[2]:,}",
-            f"{c.by_class[4]:,}",
-            f"{c.by_class[5]:,}",
-        )
+    requests_rows = "".join(
+        f'<tr><th scope="row">{_day(day)}</th><td class="num">{c.requests:,}</td>'
+        f'<td class="num">{c.by_class[2]:,}</td><td class="num">{c.by_class[4]:,}</td>'
+        f'<td class="num">{c.by_class[5]:,}</td></tr>'
         for day, c in days.items()
     )
-    credits_rows = (
-        (_day(day), f"{c.credits:,}", "\N{EN DASH}" if left[i] is None else f"{left[i]:,}")
+    credits_rows = "".join(
+        f'<tr><th scope="row">{_day(day)}</th><td class="num">{c.credits:,}</td>'
+        f'<td class="num">{NONE if left[i] is None else f"{left[i]:,}"}</td></tr>'
         for i, (day, c) in enumerate(days.items())
     )
     return {
-        "requests_table_rows": format_html_join("", _REQUESTS_ROW, requests_rows),
-        "credits_table_rows": format_html_join("", _CREDITS_ROW, credits_rows),
+        "requests_table_rows": mark_safe(requests_rows),  # noqa: S308 (dates and numbers)
+        "credits_table_rows": mark_safe(credits_rows),  # noqa: S308 (dates and numbers)
     }
 
 
@@ -226,7 +223,7 @@ def _log_rows(events: list[UsageEvent], keys: dict[int, ApiKey]) -> str:
                 if event.error_code
                 else "",
                 format_html('{} <code class="small">{}</code>', key.name, key.hint) if key else "",
-                event.ip or "\N{EN DASH}",
+                event.ip or NONE,
                 f"{event.latency_ms:,.0f} ms",
             )
         )
