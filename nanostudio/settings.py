@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",  # Django's widget templates, for FORM_RENDERER below
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -132,6 +133,10 @@ TEMPLATES = [
         },
     }
 ]
+
+# Forms render through the engine above, so templates/django/forms/ can override a widget's
+# template (the select's, for speed).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Database and cache: embedded (SQLite, files) or production (PostgreSQL, Redis) ---------
 
