@@ -89,11 +89,9 @@ def bar_chart(
             for i, day in enumerate(days)
             if i % every == 0
         ]
-    fills = {
-        s.css_class: f' fill="url(#{chart_id}-{s.css_class[-3:]})"'
-        if s.css_class in ("series-4xx", "series-5xx")
-        else ""
-        for s in series
+    patterned = {
+        "series-4xx": f' fill="url(#{chart_id}-4xx)"',
+        "series-5xx": f' fill="url(#{chart_id}-5xx)"',
     }
     bar_w = step - gap
     for index, tip in enumerate(tips):
@@ -111,7 +109,7 @@ def bar_chart(
                 base -= h
                 parts.append(
                     f'<rect class="{s.css_class}" x="{x + gap / 2:.2f}" y="{base:.2f}" '
-                    f'width="{bar_w:.2f}" height="{h:.2f}" rx="1.5"{fills[s.css_class]}/>'
+                    f'width="{bar_w:.2f}" height="{h:.2f}" rx="1.5"{patterned.get(s.css_class, "")}/>'
                 )
         parts.append("</g>")
     points = ""
