@@ -20,9 +20,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
     from nanostudio.dirs import make_var_folders
 
     make_var_folders()  # what manage.py and the servers do at start
+    # Once per flush or migrate: post_migrate is sent for each app, this is billing's.
+    post_migrate.connect(_seed_reference_data, sender=apps.get_app_config("billing"))
 
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
@@ -37,8 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_services)
 
 
-# Data migrations that seed reference rows; transactional tests truncate every table, so
-# they are re-run (they are idempotent) at the start of each such test.
+# Data migrations that seed reference rows. A transactional test empties every table when it
+# ends, and Django's flush then sends post_migrate (as for its content types and permissions):
+# the rows are put back there, so every test, in whatever order its process runs it, finds them.
 SEED_MIGRATIONS = [
     ("billing.migrations.0002_seed_plans", "seed_plans"),
     ("studio.migrations.0003_seed_templates", "seed_templates"),
@@ -46,20 +52,12 @@ SEED_MIGRATIONS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _reference_data(request: pytest.FixtureRequest) -> None:
-    marker = request.node.get_closest_marker("django_db")
-    transactional = (marker and marker.kwargs.get("transaction")) or any(
-        name in request.fixturenames for name in ("transactional_db", "live_server")
-    )
-    if not transactional:
-        return
+def _seed_reference_data(**kwargs: object) -> None:
     import importlib
 
     from django.apps import apps
 
-    request.getfixturevalue("_django_db_helper")
-    for module, function in SEED_MIGRATIONS:
+    for module, function in SEED_MIGRATIONS:  # each is idempotent
         getattr(importlib.import_module(module), function)(apps, None)
 
 

@@ -2,6 +2,10 @@
 
 Service URLs default to the local servers and can be overridden with TEST_DATABASE_URL and
 TEST_REDIS_URL. With CI=true an unreachable service is a failure, not a reason to skip.
+
+The tests run in NANO_TEST_WORKERS processes (pytest-xdist; one per core, at most 4, by
+default; 0 runs them in this one), a test file's tests in the same process, each process on a
+database, Redis database and VAR_DIR of its own (tests/parallel.py).
 """
 
 from __future__ import annotations
@@ -69,9 +73,13 @@ def main() -> int:
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
         env["NANO_TEST_SERVICES"] = "0"
+    workers = int(os.environ.get("NANO_TEST_WORKERS", min(os.cpu_count() or 1, 4)))
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers else []
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     sys.stdout.flush()
     pytest = str(Path(sys.executable).parent / "pytest")
-    os.execve(pytest, [pytest, *sys.argv[1:]], env)  # does not return
+    argv = [pytest, "-p", "tests.parallel", *parallel, *sys.argv[1:]]
+    os.execve(pytest, argv, env)  # does not return
 
 
 if __name__ == "__main__":
