@@ -74,6 +74,7 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
 
     today = utc_today()
     before = reports.daily(alice.pk, today, today)  # straight from the events: none rolled up
+    shapes_before = reports.days_and_groups(alice.pk, today, today)
     assert metering.roll_up() == 7
     assert metering.roll_up() == 0
     after = reports.daily(alice.pk, today, today)
@@ -95,12 +96,21 @@ def test_it_records_one_event_per_keyed_request_and_the_rollups_agree(api, alice
         (reader.pk, "POST /api/generate", 4): 1,
         (reader.pk, "GET /api/jobs", 2): 1,
     }
-    # What a chart shows for today equals the hand count above.
+    # What a chart shows for today equals the hand count above, read from the events and from
+    # the rollups, per day and per key (the usage page) and from each day's rows (the API).
+    shapes_after = reports.days_and_groups(alice.pk, today, today)
+    for days, per_key in (shapes_before, shapes_after):
+        day = days[today]
+        assert (day.requests, day.errors, day.by_class) == (7, 3, {2: 4, 4: 3, 5: 0})
+        assert set(per_key) == {key.pk, reader.pk}
+        assert (per_key[key.pk].requests, per_key[key.pk].errors) == (5, 2)
+        assert (per_key[reader.pk].requests, per_key[reader.pk].errors) == (2, 1)
+        assert (per_key[key.pk].by_class, per_key[reader.pk].by_class) == (
+            {2: 3, 4: 2, 5: 0},
+            {2: 1, 4: 1, 5: 0},
+        )
     day = reports.per_day(after, today, today)[today]
     assert (day.requests, day.errors, day.by_class) == (7, 3, {2: 4, 4: 3, 5: 0})
-    per_key = reports.per_group(after)
-    assert (per_key[key.pk].requests, per_key[key.pk].errors) == (5, 2)
-    assert (per_key[reader.pk].requests, per_key[reader.pk].errors) == (2, 1)
 
 
 def test_a_rolled_up_and_a_pending_event_are_both_counted_once(api, alice_key):

@@ -42,30 +42,33 @@ class Counts:
             self.errors += requests
         self.by_class[status_class] = self.by_class.get(status_class, 0) + requests
 
+    def add_counts(self, other: Counts) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.credits += other.credits
+        self.latency_ms_total += other.latency_ms_total
+        for status_class, requests in other.by_class.items():
+            self.by_class[status_class] = self.by_class.get(status_class, 0) + requests
+
     @property
     def average_latency_ms(self) -> float | None:
         return self.latency_ms_total / self.requests if self.requests else None
 
 
-def daily(
+def _union(
     user_id: int,
     first: date,
     last: date,
-    *,
-    by: str | tuple[str, ...] = "key_id",
-    key_id: int | None = None,
-    endpoint: str | None = None,
-) -> list[Row]:
-    """Rows of (day, group, status class, requests, credits, latency total) for the user's
-    UTC days `first`..`last`, ordered by the first three, grouped by `by` ("key_id",
-    "endpoint", or both as a tuple, when the group is a tuple too), optionally filtered.
-
-    One statement: the rollups plus the events not yet rolled up (a UNION ALL reads both in
-    one snapshot, so an event being folded in right now is counted exactly once), after the
-    events waiting in the stream are moved.
+    fields: tuple[str, ...],
+    key_id: int | None,
+    endpoint: str | None,
+) -> tuple[str, list[Any], str]:
+    """A common table `u` (day, status_class, requests, credits, latency, g0, g1, ...): the
+    rollups plus the events not yet rolled up, grouped by `fields`, with its parameters and
+    the database to ask. A UNION ALL reads both in one snapshot, so an event being folded in
+    right now is counted exactly once; the events waiting in the stream are moved first.
     """
     move_waiting()
-    fields = (by,) if isinstance(by, str) else by
     # Without endpoints in the question, the per-key rollups answer it from far fewer rows.
     table = UsageRollup if endpoint or "endpoint" in fields else UsageKeyRollup
     # Any: the plugin types each table's queryset apart, and `values_list` reshapes them below.
@@ -107,39 +110,88 @@ def daily(
         .values_list("utc_day", "status_group", "n_requests", "n_credits", "latency", *groups)
         .order_by()
     )
-    # The two parts can share a (day, group, status class): an event's day before its
-    # roll-up is done. The database adds them up and orders the rows; the ORM cannot group a
-    # UNION, so its SQL is wrapped here (its columns are in the order of `values_list`). The
-    # counts are summed as integers, as the rollups store them (a sum of bigints would be
-    # summed as numeric, slower).
+    # The ORM cannot group a UNION, so its SQL is wrapped by the callers (its columns are in
+    # the order of `values_list`): Django's own SQL, its values passed apart, and names made
+    # here, nothing from outside.
     union_sql, params = rollups.union(pending, all=True).query.sql_with_params()
-    names = [f"g{index}" for index in range(len(fields))]
-    columns = ", ".join(["day", *names, "status_class"])
-    # Django's own SQL, its values passed apart, and names made here: nothing from outside.
-    sql = (
-        f"WITH u (day, status_class, requests, credits, latency, {', '.join(names)}) "  # noqa: S608
-        f"AS ({union_sql}) SELECT {columns}, SUM(CAST(requests AS INTEGER)), "
-        f"SUM(CAST(credits AS INTEGER)), SUM(latency) FROM u "
-        f"GROUP BY {columns} ORDER BY {columns}"
-    )
-    with connections[rollups.db].cursor() as cursor:
+    names = "".join(f", g{index}" for index in range(len(fields)))
+    sql = f"WITH u (day, status_class, requests, credits, latency{names}) AS ({union_sql})"
+    return sql, list(params), rollups.db
+
+
+# The two parts can share a (day, group, status class): an event's day before its roll-up is
+# done, so the database adds them up. The counts are summed as integers, as the rollups store
+# them (a sum of bigints would be summed as numeric, slower).
+SUMS = "SUM(CAST(requests AS INTEGER)), SUM(CAST(credits AS INTEGER)), SUM(latency)"
+# A row per day and a row per group (each with its status class), the other column empty.
+BY_DAY_AND_GROUP = (  # constants only
+    f"SELECT day, NULL, status_class, {SUMS} FROM u GROUP BY day, status_class "  # noqa: S608
+    f"UNION ALL SELECT NULL, g0, status_class, {SUMS} FROM u GROUP BY g0, status_class"
+)
+
+
+def _day(value: date | str) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text
+
+
+def daily(
+    user_id: int,
+    first: date,
+    last: date,
+    *,
+    by: str | tuple[str, ...] = "key_id",
+    key_id: int | None = None,
+    endpoint: str | None = None,
+) -> list[Row]:
+    """Rows of (day, group, status class, requests, credits, latency total) for the user's
+    UTC days `first`..`last`, ordered by the first three, grouped by `by` ("key_id",
+    "endpoint", or both as a tuple, when the group is a tuple too), optionally filtered.
+    One statement (see _union).
+    """
+    fields = (by,) if isinstance(by, str) else by
+    union, params, db = _union(user_id, first, last, fields, key_id, endpoint)
+    columns = ", ".join(["day", *(f"g{index}" for index in range(len(fields))), "status_class"])
+    order = f"GROUP BY {columns} ORDER BY {columns}"
+    sql = f"{union} SELECT {columns}, {SUMS} FROM u {order}"  # noqa: S608 (see _union)
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
-    rows: list[Row] = []
-    for day, *group, status_class, requests, credits, latency in found:
-        if isinstance(day, str):  # SQLite returns the dates of a UNION as text
-            day = date.fromisoformat(day)
-        rows.append(
-            (
-                day,
-                group[0] if len(group) == 1 else tuple(group),
-                int(status_class),
-                requests,
-                credits or 0,
-                latency or 0.0,
-            )
+    return [
+        (
+            _day(day),
+            group[0] if len(group) == 1 else tuple(group),
+            int(status_class),
+            requests,
+            credits or 0,
+            latency or 0.0,
         )
-    return rows
+        for day, *group, status_class, requests, credits, latency in found
+    ]
+
+
+def days_and_groups(
+    user_id: int,
+    first: date,
+    last: date,
+    *,
+    by: str = "key_id",
+    key_id: int | None = None,
+    endpoint: str | None = None,
+) -> tuple[dict[date, Counts], dict[object, Counts]]:
+    """Counts per day (every day of the range) and per group, of the rows `daily` would
+    return, added up by the database in one statement: a row per day and a row per group (and
+    status class), rather than one per day and group, for a page that shows the two apart."""
+    union, params, db = _union(user_id, first, last, (by,), key_id, endpoint)
+    sql = f"{union} {BY_DAY_AND_GROUP}"
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    days = {day: Counts() for day in days_between(first, last)}
+    groups: dict[object, Counts] = defaultdict(Counts)
+    for day, group, status_class, requests, credits, latency in found:
+        counts = groups[group] if day is None else days[_day(day)]
+        counts.add(int(status_class), requests, credits or 0, latency or 0.0)
+    return days, dict(groups)
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -159,13 +211,6 @@ def total(rows: Iterable[Row]) -> Counts:
     for _, _, status_class, requests, credits, latency in rows:
         counts.add(status_class, requests, credits, latency)
     return counts
-
-
-def per_group(rows: Iterable[Row]) -> dict[object, Counts]:
-    groups: dict[object, Counts] = defaultdict(Counts)
-    for _, group, status_class, requests, credits, latency in rows:
-        groups[group].add(status_class, requests, credits, latency)
-    return groups
 
 
 @cache  # the API's operations are fixed once it is loaded

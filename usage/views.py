@@ -70,14 +70,10 @@ class UsageFilters(KeyAndEndpoint):
         super().__init__(user, data)
 
 
-def _usage_rows(
-    user: User, filters: dict[str, Any], by: str | tuple[str, ...] = "key_id"
-) -> tuple[date, date, list[reports.Row]]:
+def _days(filters: dict[str, Any]) -> tuple[date, date]:
+    """The first and last UTC day of the range the filters name."""
     last = utc_today()
-    first = last - timedelta(days=filters["days"] - 1)
-    endpoint = filters["endpoint"] or None
-    rows = reports.daily(user.pk, first, last, by=by, key_id=filters["key"], endpoint=endpoint)
-    return first, last, rows
+    return last - timedelta(days=filters["days"] - 1), last
 
 
 @lru_cache(maxsize=1024)  # a page names each of its days up to four times
@@ -130,15 +126,16 @@ def _credits_chart(
 
 
 def _key_rows(
-    rows: list[reports.Row], keys: dict[int, ApiKey], key_id: int | None
+    per_key: dict[object, reports.Counts], keys: dict[int, ApiKey], key_id: int | None
 ) -> list[dict[str, Any]]:
-    """Each key's counts, busiest first; unfiltered, live keys without requests too, so every
-    key is accounted for."""
-    per_key = reports.per_group(rows)
+    """Each key's counts, busiest first (then oldest first); unfiltered, live keys without
+    requests too, so every key is accounted for."""
     key_rows = [
-        {"key": keys[pk], "counts": counts}
-        for pk, counts in sorted(per_key.items(), key=lambda item: -item[1].requests)
-        if pk in keys
+        {"key": key, "counts": per_key[key.pk]}
+        for key in sorted(
+            (key for key in keys.values() if key.pk in per_key),
+            key=lambda key: (-per_key[key.pk].requests, key.pk),
+        )
     ]
     if key_id is None:
         key_rows += [
@@ -174,9 +171,13 @@ def _day_tables(days: dict[date, reports.Counts], left: list[int | None]) -> dic
 
 
 def _report(user: User, filters: dict[str, Any], keys: dict[int, ApiKey]) -> dict[str, Any]:
-    first, last, rows = _usage_rows(user, filters)
-    days = reports.per_day(rows, first, last)
-    total = reports.total(rows)
+    first, last = _days(filters)
+    days, per_key = reports.days_and_groups(
+        user.pk, first, last, key_id=filters["key"], endpoint=filters["endpoint"] or None
+    )
+    total = reports.Counts()
+    for counts in days.values():
+        total.add_counts(counts)
     span = f"from {first:%b %-d} to {last:%b %-d}"
     left, forecast = burn_down(user, list(days))
     log = requestlog.LogFilter(key_id=filters["key"], endpoint=filters["endpoint"])
@@ -189,7 +190,7 @@ def _report(user: User, filters: dict[str, Any], keys: dict[int, ApiKey]) -> dic
         "requests_chart": _requests_chart(days, total, span),
         "credits_chart": _credits_chart(days, left, total, span),
         **_day_tables(days, left),
-        "key_rows": _key_rows(rows, keys, filters["key"]),
+        "key_rows": _key_rows(per_key, keys, filters["key"]),
         "recent": recent,
         "recent_rows": _log_rows(recent, keys),
         "forecast": forecast,
@@ -242,7 +243,7 @@ def usage_sparkline(user: User) -> dict[str, Any]:
     """The dashboard's small chart: requests per day over the last 30 days."""
     last = utc_today()
     first = last - timedelta(days=29)
-    days = reports.per_day(reports.daily(user.pk, first, last), first, last)
+    days, _ = reports.days_and_groups(user.pk, first, last)
     total = sum(c.requests for c in days.values())
     errors = sum(c.errors for c in days.values())
     chart = charts.bar_chart(
@@ -298,7 +299,16 @@ def usage_export(request: AuthedRequest) -> HttpResponse:
     form = UsageFilters(request.user, request.GET)
     if not form.is_valid():
         return _invalid_filters(form)
-    first, last, rows = _usage_rows(request.user, form.cleaned_data, by=("key_id", "endpoint"))
+    filters = form.cleaned_data
+    first, last = _days(filters)
+    rows = reports.daily(
+        request.user.pk,
+        first,
+        last,
+        by=("key_id", "endpoint"),
+        key_id=filters["key"],
+        endpoint=filters["endpoint"] or None,
+    )
     keys = form.keys
     buffer = io.StringIO()
     writer = csv.writer(buffer)
