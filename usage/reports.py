@@ -151,8 +151,8 @@ def daily(
     fields = (by,) if isinstance(by, str) else by
     union, params, db = _union(user_id, first, last, fields, key_id, endpoint)
     columns = ", ".join(["day", *(f"g{index}" for index in range(len(fields))), "status_class"])
-    order = f"GROUP BY {columns} ORDER BY {columns}"
-    sql = f"{union} SELECT {columns}, {SUMS} FROM u {order}"  # noqa: S608 (see _union)
+    grouping = f"GROUP BY {columns} ORDER BY {columns}"
+    sql = f"{union} SELECT {columns}, {SUMS} FROM u {grouping}"  # noqa: S608 (see _union)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
