@@ -46,7 +46,8 @@ def bar_chart(
     axes: bool = True,
 ) -> dict[str, Any]:
     """Stacked bars per day, with an optional line on its own right-hand scale: `svg` is the
-    chart drawn, `summary` its text alternative, `columns` the number of days drawn."""
+    chart drawn (`summary`, its text alternative, is its title), `line` the line's points,
+    `columns` the number of days drawn."""
     left, right = (MARGIN_LEFT, MARGIN_RIGHT if line else 12) if axes else (0, 0)
     top, bottom = (MARGIN_TOP, MARGIN_BOTTOM) if axes else (2, 0)
     plot_w: float = width - left - right
@@ -135,6 +136,5 @@ def bar_chart(
     return {
         "svg": mark_safe("".join(parts)),  # noqa: S308 (every text above is escaped or a number)
         "line": points or None,
-        "summary": summary,
         "columns": len(tips),
     }
