@@ -145,7 +145,8 @@ def daily(
 ) -> list[Row]:
     """Rows of (day, group, status class, requests, credits, latency total) for the user's
     UTC days `first`..`last`, ordered by the first three, grouped by `by` ("key_id",
-    "endpoint", or both as a tuple, when the group is a tuple too), optionally filtered.
+    "endpoint", or both as a tuple, when the group is a tuple too; () for none, the group
+    then ()), optionally filtered.
     One statement (see _union).
     """
     fields = (by,) if isinstance(by, str) else by
