@@ -37,6 +37,7 @@ SECTIONS = [
     "webhooks",
     "storage",
     "peer",
+    "durable",
     "instructions",
 ]
 SEEDED = ("usage", "requests")  # on the database of 10 million events (bench/seed.py)
