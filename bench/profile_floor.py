@@ -10,4 +10,6 @@ from django.urls import path
 from bench import floor
 
 application = floor.application
-floor.urlpatterns.insert(0, path("api/user/profile", floor.floor))
+# Under /api/ the usage middleware keeps the event of the call the floor authenticated: the
+# view must not keep one too.
+floor.urlpatterns.insert(0, path("api/user/profile", floor.floor, {"record": False}))
