@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,9 +34,10 @@ def _floor_checkout(scratch: Path) -> Path:
     return checkout
 
 
-def _mover(run_dir: Path, usage_url: str) -> Callable[[threading.Event], None]:
-    """The Procfile's `usage` process on compare.sh's database, from the moment compare.sh has
-    made and seeded it (it writes ns-keys.txt then) until the run ends."""
+def _mover(copy: Path, run_dir: Path, usage_url: str) -> Callable[[threading.Event], None]:
+    """The Procfile's `usage` process of compare.sh's copy of the code (`copy`), on its
+    database, from the moment compare.sh has made and seeded it (it writes ns-keys.txt then)
+    until the run ends."""
 
     def beside(done: threading.Event) -> None:
         while not (run_dir / "ns-keys.txt").exists():
@@ -51,8 +51,8 @@ def _mover(run_dir: Path, usage_url: str) -> Callable[[threading.Event], None]:
             "REDIS_USAGE_URL": usage_url,
         }
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "move_usage_events"],
-            cwd=ROOT,
+            [str(copy / ".venv" / "bin" / "python"), "manage.py", "move_usage_events"],
+            cwd=copy,
             env=env,
             start_new_session=True,
         )
@@ -78,20 +78,20 @@ def run() -> None:
         usage_url = f"redis://127.0.0.1:{port}/0"
         try:
             for prefix, source, copy in (
-                ("durable", ROOT, "peer-ns"),
-                ("durable floor", _floor_checkout(scratch), "peer-ns-floor"),
+                ("durable", ROOT, scratch / "peer-ns"),
+                ("durable floor", _floor_checkout(scratch), scratch / "peer-ns-floor"),
             ):
-                run_dir = scratch / f"run-{copy}"
+                run_dir = scratch / f"run-{copy.name}"
                 (run_dir / "ns-keys.txt").unlink(missing_ok=True)
                 started = time.perf_counter()
                 output = compare(
                     source,
                     {
                         "REDIS_USAGE_URL": usage_url,
-                        "NS_DIR": str(scratch / copy),
+                        "NS_DIR": str(copy),
                         "RUN_DIR": str(run_dir),
                     },
-                    beside=_mover(run_dir, usage_url),
+                    beside=_mover(copy, run_dir, usage_url),
                 )
                 print(f"  {prefix}: {time.perf_counter() - started:.0f} s")
                 record_table(output, prefix)
