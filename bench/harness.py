@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.processes import start_usage_mover
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
 DATABASE_URL = os.environ.get(
@@ -170,12 +172,7 @@ def gunicorn(
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     # The Procfile's `usage` process beside it: the events are moved to PostgreSQL under the
     # load, as in production, not left in Redis for after the measurement.
-    mover = subprocess.Popen(
-        [sys.executable, "manage.py", "move_usage_events"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    mover = start_usage_mover(env)
     base = f"http://127.0.0.1:{port}"
     import requests
 

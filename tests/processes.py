@@ -65,6 +65,16 @@ def start_webhooks_worker(env: dict[str, str], concurrency: int = 8) -> subproce
     )
 
 
+def start_usage_mover(
+    env: dict[str, str], python: str = sys.executable, root: Path = ROOT
+) -> subprocess.Popen:
+    """The Procfile's `usage` process (`manage.py move_usage_events`), of the checkout at
+    `root` run by `python` (this one's by default)."""
+    return subprocess.Popen(
+        [python, "manage.py", "move_usage_events"], cwd=root, env=env, start_new_session=True
+    )
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Stop a process started here (worker, web, beat, Redis) and its children, at once: when
     a test is done with it there is nothing left for it to finish, and a graceful stop costs

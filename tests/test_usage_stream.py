@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from django.db import transaction
 
 from conftest import usage_events, worker_env
-from tests.processes import ROOT, free_port, start_redis, stop_process
+from tests.processes import free_port, start_redis, start_usage_mover, stop_process
 from usage import metering, stream
 from usage.models import StreamMark, UsageEvent
 
@@ -120,12 +118,7 @@ def test_the_usage_process_moves_the_events_waiting_when_it_is_stopped(api, alic
     """`manage.py move_usage_events` with a move every 10 minutes: after its first move, the
     events answered later are moved only by the move it makes on SIGTERM."""
     _profile(api, alice_key[1])
-    mover = subprocess.Popen(
-        [sys.executable, "manage.py", "move_usage_events"],
-        cwd=ROOT,
-        env=worker_env({"USAGE_MOVE_EVERY_MS": "600000"}),
-        start_new_session=True,
-    )
+    mover = start_usage_mover(worker_env({"USAGE_MOVE_EVERY_MS": "600000"}))
     try:
         deadline = time.monotonic() + 30
         while not UsageEvent.objects.exists():  # its first move is done

@@ -13,18 +13,18 @@ from pathlib import Path
 
 from bench.harness import ENV, ROOT
 from bench.sections.peer import compare, record_table
-from tests.processes import free_port, start_redis, stop_process
+from tests.processes import free_port, start_redis, start_usage_mover, stop_process
 
 # compare.sh's own database and Redis database for Nano Studio (its NS_ENV).
 COMPARE_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/peer_ns"
 COMPARE_REDIS_URL = "redis://127.0.0.1:6379/12"
-# The floor's checkout: the committed HEAD with one more commit, which serves the profile's
-# floor (bench/profile_floor.py) as the app. A fixed place, so compare.sh's copy of it can
-# fetch it again on the next run.
 FLOOR_WSGI = "from bench.profile_floor import application  # noqa: F401\n"
 
 
 def _floor_checkout(scratch: Path) -> Path:
+    """The committed HEAD with one more commit, which serves the profile's floor
+    (bench/profile_floor.py) as the app. In a fixed place, so that compare.sh's copy of it
+    fetches it again on the next run."""
     checkout = scratch / "floor-src"
     shutil.rmtree(checkout, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True)
@@ -50,12 +50,7 @@ def _mover(copy: Path, run_dir: Path, usage_url: str) -> Callable[[threading.Eve
             "REDIS_URL": COMPARE_REDIS_URL,
             "REDIS_USAGE_URL": usage_url,
         }
-        process = subprocess.Popen(
-            [str(copy / ".venv" / "bin" / "python"), "manage.py", "move_usage_events"],
-            cwd=copy,
-            env=env,
-            start_new_session=True,
-        )
+        process = start_usage_mover(env, str(copy / ".venv" / "bin" / "python"), copy)
         done.wait()
         stop_process(process)
 
