@@ -62,6 +62,13 @@ class JsonFormatter(logging.Formatter):
 HEADER = "nano_request_id"
 
 
+def tag_task(headers: dict[str, object]) -> None:
+    """Name the request being handled, if any, in a task message's headers."""
+    request_id = request_id_var.get()
+    if request_id != "-":
+        headers[HEADER] = request_id
+
+
 def connect_celery() -> None:
     from celery.signals import before_task_publish, task_postrun, task_prerun
 
@@ -69,9 +76,8 @@ def connect_celery() -> None:
 
     @before_task_publish.connect(weak=False)
     def _send(headers: dict[str, object] | None = None, **_: object) -> None:
-        request_id = request_id_var.get()
-        if headers is not None and request_id != "-":
-            headers[HEADER] = request_id
+        if headers is not None:
+            tag_task(headers)
 
     @task_prerun.connect(weak=False)
     def _start(task_id: str = "", task: object = None, **_: object) -> None:

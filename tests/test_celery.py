@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.processes import start_worker, stop_process
+from tests.processes import free_port, start_redis, start_worker, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +116,59 @@ def test_a_job_sent_while_the_broker_is_down_is_logged_not_raised():
     warning, answered = done.stdout.strip().splitlines()
     assert "job not sent, the sweeper will send it" in warning and "Connection refused" in warning
     assert answered == "answered"
+
+
+# Sends a job on each line read, in a request named req-<line>, and prints the outcome.
+_SENDER = """
+import sys
+from nanostudio.logging import request_id_var
+from studio.models import Job
+from studio.tasks import enqueue
+for line in sys.stdin:
+    request_id_var.set("req-" + line.strip())
+    enqueue(Job(kind="generate"))
+    print("sent", flush=True)
+"""
+
+
+@pytest.mark.services
+def test_a_process_keeps_sending_jobs_across_a_broker_restart(tmp_path):
+    """enqueue publishes with one producer for the process's life: a broker that restarts
+    empty between two jobs costs the second one nothing (redis-py reconnects), and each
+    message is Celery's, with the request's id for the worker's log lines."""
+    import json
+
+    import redis
+
+    port = free_port()
+    broker = start_redis(port)
+    sender = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", _SENDER],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_BROKER_URL": f"redis://127.0.0.1:{port}/0"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert sender.stdin and sender.stdout
+    try:
+        sent = []
+        for n in (1, 2):
+            sender.stdin.write(f"{n}\n")
+            sender.stdin.flush()
+            sent.append(sender.stdout.readline().strip())
+            queued = redis.Redis(port=port).lpop("images")
+            assert queued, f"job {n} is not in the queue: {sent}"
+            message = json.loads(queued)
+            assert message["headers"]["task"] == "studio.run_job"
+            assert message["headers"]["nano_request_id"] == f"req-{n}"
+            assert message["properties"]["delivery_info"]["routing_key"] == "images"
+            if n == 1:  # the broker restarts, empty, under the process's connection
+                stop_process(broker)
+                broker = start_redis(port)
+        assert sent == ["sent", "sent"]  # no "job not sent" warning came before either
+    finally:
+        sender.kill()
+        sender.wait(timeout=10)
+        stop_process(broker)
