@@ -79,9 +79,12 @@ def check_image(value: str) -> CheckedImage:
         with _opened(raw) as probe:
             assert probe.format is not None  # Image.open(formats=…) only opens those formats
             checked = CheckedImage(raw, probe.format, *probe.size)
-            _check_frames(probe)
-        with _opened(raw) as probe:
-            probe.verify()  # structure and checksums, without decoding the pixels
+            animated = _check_frames(probe)
+            if not animated:
+                probe.verify()  # structure and checksums, without decoding the pixels
+        if animated:  # verify() must come straight after open, before any seek
+            with _opened(raw) as probe:
+                probe.verify()
     except InvalidImage as refused:
         raise invalid(str(refused)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -131,15 +134,16 @@ def _opened(raw: bytes) -> Iterator[Image.Image]:
             yield image
 
 
-def _check_frames(image: Image.Image) -> None:
+def _check_frames(image: Image.Image) -> bool:
     """Animated GIF, WebP and PNG: at most IMAGE_MAX_FRAMES frames (only the first is used).
-    Seeks to the first frame past the limit rather than counting them all."""
+    Seeks to the first frame past the limit rather than counting them all. True if the image
+    is animated (it was sought in)."""
     limit = settings.IMAGE_MAX_FRAMES
     if not getattr(image, "is_animated", False):
-        return
+        return False
     try:
         image.seek(limit)
     except EOFError:
         image.seek(0)
-        return
+        return True
     raise InvalidImage(f"Animated images may have at most {limit} frames.")

@@ -208,6 +208,23 @@ def test_an_animated_gif_over_the_frame_limit_is_refused(api, alice, alice_key, 
     assert _generate(api, alice_key[1], _b64(ok)).status_code == 202
 
 
+@pytest.mark.parametrize("animated", [False, True], ids=["still", "animated"])
+def test_a_png_with_a_damaged_chunk_is_refused_before_it_costs_anything(
+    api, alice, alice_key, animated
+):
+    """The quick check verifies the chunks' checksums: at once for a still image, and after
+    opening it again for an animated one, whose frames were sought in first."""
+    frames = [Image.new("RGB", (40, 40), (n * 60, 0, 0)) for n in range(3)]
+    options = {"save_all": True, "append_images": frames[1:]} if animated else {}
+    raw = _encoded(frames[0], "PNG", **options)
+    at = raw.index(b"IDAT") + 6  # a byte of the first image data: its CRC no longer matches
+    damaged = raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1 :]
+    error = _invalid(_generate(api, alice_key[1], _b64(damaged)), "image", "INVALID_IMAGE")
+    assert error["message"] == "`image` is not a readable PNG, JPEG, WebP or GIF image."
+    _unchanged(alice)
+    assert _generate(api, alice_key[1], _b64(raw)).status_code == 202
+
+
 _MEASURE = """
 import base64, io, json, resource, sys, time
 import django
