@@ -132,7 +132,7 @@ for line in sys.stdin:
 
 
 @pytest.mark.services
-def test_a_process_keeps_sending_jobs_across_a_broker_restart(tmp_path):
+def test_a_process_keeps_sending_jobs_across_a_broker_restart():
     """enqueue publishes with one producer for the process's life: a broker that restarts
     empty between two jobs costs the second one nothing (redis-py reconnects), and each
     message is Celery's, with the request's id for the worker's log lines."""
