@@ -98,32 +98,36 @@ def insert(obj: Model) -> None:
     _written(obj)
 
 
-def after(head: str, params: list[Any], obj: Model) -> tuple[Any, ...] | None:
+def after(head: str, params: list[Any], *objs: Model) -> tuple[Any, ...] | None:
     """Run `head`, a statement that returns at most one row (a `SELECT`, an `UPDATE …
-    RETURNING`), and insert `obj` if it returned one; return that row, or None. On
-    PostgreSQL a key the database makes for `obj` is not read back.
+    RETURNING`), and insert `objs`, in order, if it returned one; return that row, or None. On
+    PostgreSQL a key the database makes for an obj is not read back.
 
-    On PostgreSQL this is one statement, so one round trip: `WITH head AS (<head>), written AS
-    (INSERT … SELECT <obj's values> FROM head) SELECT * FROM head`. Both parts see the same
-    snapshot, so the head does not see the inserted row. SQLite cannot put an INSERT in a
-    WITH, and its statements make no round trip, so there (and for a model a save signal
-    listens to, which SQL cannot call) it is the head and then `insert(obj)`.
+    On PostgreSQL this is one statement, so one round trip: `WITH head AS (<head>), written0 AS
+    (INSERT … SELECT <the obj's values> FROM head), … SELECT * FROM head`. All parts see the
+    same snapshot, so the head does not see the inserted rows (foreign keys between them are
+    checked at commit). SQLite cannot put an INSERT in a WITH, and its statements make no
+    round trip, so there (and for a model a save signal listens to, which SQL cannot call) it
+    is the head and then `insert(obj)` for each.
     """
-    model = type(obj)
-    if connection.vendor != "postgresql" or _listened(model):
+    if connection.vendor != "postgresql" or any(_listened(type(obj)) for obj in objs):
         with connection.cursor() as cursor:
             cursor.execute(head, params)
             row = cursor.fetchone()
         if row is not None:
-            insert(obj)
+            for obj in objs:
+                insert(obj)
         return None if row is None else tuple(row)
+    writes = ", ".join(f"written{i} AS ({_from_head(type(obj))})" for i, obj in enumerate(objs))
+    values = [value for obj in objs for value in _values(obj, _plan(type(obj))[0])]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH head AS ({head}), written AS ({_from_head(model)}) SELECT * FROM head",  # noqa: S608
-            [*params, *_values(obj, _plan(model)[0])],
+            f"WITH head AS ({head}), {writes} SELECT * FROM head",  # noqa: S608
+            [*params, *values],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    _written(obj)
+    for obj in objs:
+        _written(obj)
     return tuple(row)

@@ -359,6 +359,9 @@ JOB_SWEEP_EVERY_S = env_int("JOB_SWEEP_EVERY_S", 10)
 # again. A duplicate message costs one no-op claim.
 JOB_RESEND_QUEUED_AFTER_S = env_int("JOB_RESEND_QUEUED_AFTER_S", 30)
 JOB_OUTPUT_RETENTION_DAYS = env_int("JOB_OUTPUT_RETENTION_DAYS", 7)
+# An input image up to this size is kept in the database with its job (studio.JobInput): no
+# file is made in the request. A larger one goes to the job files storage.
+JOB_INPUT_INLINE_MAX_BYTES = env_int("JOB_INPUT_INLINE_MAX_BYTES", 64 * 1024)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 25_000_000)
 IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 100)  # animated GIF/WebP/PNG; the first is used
 

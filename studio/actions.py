@@ -224,9 +224,9 @@ def _accept(
     from studio.tasks import enqueue
 
     job = Job(user=user, api_key=api_key, kind=kind, template=template, params=params, credits=cost)
-    # File I/O before the transaction, so that the locked part below stays short.
-    if image is not None:
-        job.input_file = storage.save_input(job.pk, image)
+    # A small input is a row written with the job; a large one a file, written before the
+    # transaction so that the locked part below stays short.
+    kept = storage.keep_input(job, image) if image is not None else None
     try:
         with transaction.atomic():
             try:  # the key's own cap first: one conditional upsert, undone if the rest fails
@@ -242,7 +242,7 @@ def _accept(
             if plan.is_unlimited:  # ...which reserve() does not touch on unlimited plans
                 CreditBalance.objects.select_for_update().filter(user=user).first()
             # Counted under that lock, so concurrent submits cannot overrun the cap.
-            running = Job.objects.insert_counting_active(job)
+            running = Job.objects.insert_counting_active(job, kept)
             if running > plan.max_concurrent_jobs:
                 retry_after = Job.objects.filter(user=user).next_finish_in()
                 raise Rejected(

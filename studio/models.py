@@ -183,16 +183,17 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
         )
 
-    def insert_counting_active(self, job: Job) -> int:
-        """Count the user's queued or running jobs and insert a new (queued) one, in one
-        statement on PostgreSQL; return the count with the new job. Every submit does this
-        under its balance lock, so concurrent submits cannot overrun the cap: the count reads
-        every job committed before it, and not the one inserted with it, hence `+ 1`."""
+    def insert_counting_active(self, job: Job, kept: JobInput | None = None) -> int:
+        """Count the user's queued or running jobs and insert a new (queued) one, with its
+        input's row if it has one, in one statement on PostgreSQL; return the count with the
+        new job. Every submit does this under its balance lock, so concurrent submits cannot
+        overrun the cap: the count reads every job committed before it, and not the one
+        inserted with it, hence `+ 1`."""
         table = connection.ops.quote_name(Job._meta.db_table)
         count = inserts.after(
             f"SELECT count(*) FROM {table} WHERE user_id = %s AND status IN (%s, %s)",  # noqa: S608
             [job.user_id, Job.Status.QUEUED, Job.Status.RUNNING],
-            job,
+            *(job, kept) if kept else (job,),
         )
         assert count is not None  # a count is always one row
         return int(count[0]) + 1
@@ -348,6 +349,11 @@ class Job(models.Model):
             return str(self.params["engine"])
         return self.template.engine if self.template else Template.Engine.UPSTREAM
 
+    @functools.cached_property
+    def has_input(self) -> bool:
+        """An input image is kept: in the files storage (`input_file`) or in its row (JobInput)."""
+        return bool(self.input_file) or JobInput.objects.filter(job_id=self.pk).exists()
+
     @property
     def duration_s(self) -> float | None:
         if self.started_at and self.finished_at:
@@ -403,6 +409,22 @@ class Job(models.Model):
         if self.created_at:
             seconds = (finished_at - self.created_at).total_seconds()
             metrics.JOB_DURATION.labels(self.kind, status).observe(seconds)
+
+
+class JobInput(models.Model):
+    """A small input image kept in the database with its job, inserted in the same statement
+    (studio.storage.keep_input): up to JOB_INPUT_INLINE_MAX_BYTES. Creating a file per job
+    cost more than the rest of an accept's writes together; larger inputs go to the job files
+    storage (`Job.input_file`). Deleted with the job, or after the retention period."""
+
+    job = models.OneToOneField(
+        Job, on_delete=models.CASCADE, primary_key=True, related_name="inline_input"
+    )
+    data = models.BinaryField()
+    extension = models.CharField(max_length=8)  # the client's format: png, jpg, webp, gif
+
+    def __str__(self) -> str:
+        return f"input of job {self.job_id}"
 
 
 class IdempotencyKey(models.Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import mimetypes
 import uuid
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from PIL import Image
 
 from studio import images
 from studio.images import CheckedImage
+from studio.models import Job, JobInput
 
 
 def job_files() -> Storage:
@@ -35,10 +37,24 @@ def save_image(job_id: uuid.UUID, name: str, image: Image.Image) -> str:
     return job_files().save(_name(job_id, name), ContentFile(buffer.getvalue()))
 
 
-def save_input(job_id: uuid.UUID, image: CheckedImage) -> str:
-    """The client's bytes as they came: the worker decodes them, not the web process."""
-    name = _name(job_id, f"input.{image.extension}")
-    return job_files().save(name, ContentFile(image.raw))
+def keep_input(job: Job, image: CheckedImage) -> JobInput | None:
+    """Keep the client's bytes as they came (the worker decodes them, not the web process).
+    Up to JOB_INPUT_INLINE_MAX_BYTES: the row to insert with the job, in its statement, and
+    no file at all. Larger: saved in the job files storage now, named in `job.input_file`."""
+    if len(image.raw) <= settings.JOB_INPUT_INLINE_MAX_BYTES:
+        return JobInput(job=job, data=image.raw, extension=image.extension)
+    name = _name(job.pk, f"input.{image.extension}")
+    job.input_file = job_files().save(name, ContentFile(image.raw))
+    return None
+
+
+def open_input(job: Job) -> Image.Image | None:
+    """A job's input image, decoded and upright (None: a prompt job has none); raises
+    images.InvalidImage."""
+    if job.input_file:
+        return open_image(job.input_file)
+    kept = JobInput.objects.filter(job_id=job.pk).values_list("data", flat=True).first()
+    return None if kept is None else images.decode(bytes(kept))
 
 
 def open_image(name: str) -> Image.Image:
@@ -66,6 +82,19 @@ def download(name: str, filename: str, *, attachment: bool = False) -> HttpRespo
         response["Cache-Control"] = "private, no-store"
         return response
     return FileResponse(storage.open(name, "rb"), as_attachment=attachment, filename=filename)
+
+
+def download_input(job: Job, stem: str, *, attachment: bool = False) -> HttpResponseBase:
+    """The owner's answer for a job's input: as download() from the files storage, or from its
+    row (filename: stem + the client's format). FileNotFoundError if none is kept."""
+    if job.input_file:
+        suffix = PurePosixPath(job.input_file).suffix
+        return download(job.input_file, f"{stem}{suffix}", attachment=attachment)
+    kept = JobInput.objects.filter(job_id=job.pk).first()
+    if kept is None:
+        raise FileNotFoundError
+    filename = f"{stem}.{kept.extension}"
+    return FileResponse(io.BytesIO(bytes(kept.data)), as_attachment=attachment, filename=filename)
 
 
 def _presigned_url(storage: Storage, name: str, filename: str, attachment: bool) -> str | None:

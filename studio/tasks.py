@@ -26,7 +26,7 @@ from kombu.utils.uuid import uuid as uuid_text
 from nanostudio.logging import tag_task
 from studio import catalogue, engines, storage, waiting
 from studio.images import InvalidImage
-from studio.models import Job
+from studio.models import Job, JobInput
 
 logger = logging.getLogger("nanostudio.jobs")
 SWEEP_BATCH = 500
@@ -193,7 +193,7 @@ def run_job(job_id: str) -> None:
         return
     try:
         with heartbeat(job.pk):
-            image = storage.open_image(job.input_file) if job.input_file else None
+            image = storage.open_input(job)
             engine = engines.get(job.engine_name)
             result = engine.run(job.template, image, job.params)
             output = storage.save_image(job.pk, "output.png", result.image) if result.image else ""
@@ -235,16 +235,19 @@ def sweep_jobs() -> dict[str, Any]:
 
 @shared_task(name="studio.purge_old_outputs", soft_time_limit=300, time_limit=360)
 def purge_old_outputs() -> int:
-    """Beat: delete job files past the retention period (the job rows stay, as history)."""
+    """Beat: delete job files, and inputs kept in the database, past the retention period (the
+    job rows stay, as history). Returns how many jobs had something deleted."""
     from studio.idempotency import purge_expired
 
     cutoff = timezone.now() - timedelta(days=settings.JOB_OUTPUT_RETENTION_DAYS)
-    purged = 0
-    for job in (
-        Job.objects.filter(created_at__lt=cutoff).exclude(input_file="", output_file="").iterator()
-    ):
+    old = Job.objects.filter(created_at__lt=cutoff)
+    purged = set()
+    for job in old.exclude(input_file="", output_file="").iterator():
         storage.delete(job.input_file, job.output_file)
         Job.objects.filter(pk=job.pk).update(input_file="", output_file="")
-        purged += 1
+        purged.add(job.pk)
+    kept = JobInput.objects.filter(job__in=old)
+    purged.update(kept.values_list("job_id", flat=True))
+    kept.delete()
     purge_expired()
-    return purged
+    return len(purged)

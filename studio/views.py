@@ -167,13 +167,15 @@ def job_detail(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
 @login_required
 def job_file(request: AuthedRequest, job_id: uuid.UUID, which: str) -> HttpResponseBase:
     job = _get_job_for_user(request, job_id)
-    name = job.output_file if which == "output" else job.input_file
-    if not name:
-        raise Http404
     # The type comes from the name: inputs keep the client's format.
-    filename = f"nano-{str(job.pk)[:8]}-{which}{PurePosixPath(name).suffix}"
+    stem, attachment = f"nano-{str(job.pk)[:8]}-{which}", "download" in request.GET
     try:
-        return storage.download(name, filename, attachment="download" in request.GET)
+        if which != "output":
+            return storage.download_input(job, stem, attachment=attachment)
+        if not job.output_file:
+            raise FileNotFoundError
+        suffix = PurePosixPath(job.output_file).suffix
+        return storage.download(job.output_file, f"{stem}{suffix}", attachment=attachment)
     except FileNotFoundError:
         raise Http404 from None
 

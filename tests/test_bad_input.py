@@ -17,7 +17,7 @@ from apikeys.models import ApiKey
 from billing.models import CreditBalance, LedgerEntry
 from conftest import sample_b64, sample_png
 from studio import actions
-from studio.models import Job, Template
+from studio.models import Job, JobInput, Template
 from studio.tasks import run_job
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,7 +293,7 @@ def test_a_phone_photo_as_mpo_is_accepted_as_jpeg(alice):
     job = actions.submit_generate(
         alice, None, image=_b64(raw), template=Template.objects.get(name="Grayscale"), params={}
     ).job
-    assert job.input_file.endswith("/input.jpg")
+    assert JobInput.objects.get(job=job).extension == "jpg"
     run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded", job.error_message

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -15,7 +16,7 @@ from billing.models import CreditBalance, LedgerEntry, Plan
 from conftest import make_user, race_submits, sample_b64, sample_png
 from studio import actions
 from studio.engines import providers
-from studio.models import Job, Template
+from studio.models import Job, JobInput, Template
 from studio.tasks import claim, run_job
 
 ASYNC = {"Prefer": "respond-async"}
@@ -352,21 +353,49 @@ def test_jobs_list_is_cursor_paginated_and_filtered(api, db, mint):
     assert sample_png()  # the fixture image is real
 
 
-def test_outputs_are_purged_after_the_retention_period(alice, settings):
-    from datetime import timedelta
+@pytest.mark.parametrize("kept_in", ["row", "file"])
+def test_an_input_is_kept_in_its_row_or_as_a_file_by_its_size(client, alice, settings, kept_in):
+    from studio import storage
 
-    from django.utils import timezone
+    raw = sample_png()
+    limit = len(raw) if kept_in == "row" else len(raw) - 1
+    settings.JOB_INPUT_INLINE_MAX_BYTES = limit
+    job = actions.submit_generate(
+        alice, None, image=_b64(raw), template=Template.objects.get(name="Sepia"), params={}
+    ).job
+    if kept_in == "row":  # written with the job: no file, not even the job's folder
+        assert job.input_file == ""
+        assert bytes(JobInput.objects.get(job=job).data) == raw
+        assert not storage.job_files().exists(f"jobs/{job.pk}")
+    else:
+        assert not JobInput.objects.filter(job=job).exists()
+        with storage.job_files().open(job.input_file, "rb") as file:
+            assert file.read() == raw
+    run_job(str(job.pk))  # the worker reads it from where it is
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error_message
+    client.force_login(alice)
+    before = client.get(reverse("studio:file", args=[job.pk, "input"]))
+    assert before.status_code == 200 and before["Content-Type"] == "image/png"
+    assert b"".join(before.streaming_content) == raw
+    assert "Before" in client.get(reverse("studio:job", args=[job.pk])).text
 
+
+@pytest.mark.parametrize("kept_in", ["row", "file"])
+def test_inputs_and_outputs_are_purged_after_the_retention_period(client, alice, settings, kept_in):
     from studio import storage
     from studio.tasks import purge_old_outputs
 
+    settings.JOB_INPUT_INLINE_MAX_BYTES = 64 * 1024 if kept_in == "row" else 0
     job = actions.submit_generate(
         alice, None, image=sample_b64(), template=Template.objects.get(name="Sepia"), params={}
     ).job
     run_job(str(job.pk))
     job.refresh_from_db()
-    names = (job.input_file, job.output_file)
+    names = [name for name in (job.input_file, job.output_file) if name]
+    assert len(names) == (1 if kept_in == "row" else 2)
     assert all(storage.job_files().exists(name) for name in names)
+    assert JobInput.objects.filter(job=job).exists() == (kept_in == "row")
     assert purge_old_outputs() == 0
     Job.objects.filter(pk=job.pk).update(
         created_at=timezone.now() - timedelta(days=settings.JOB_OUTPUT_RETENTION_DAYS, minutes=1)
@@ -375,3 +404,6 @@ def test_outputs_are_purged_after_the_retention_period(alice, settings):
     job.refresh_from_db()
     assert (job.input_file, job.output_file, job.status) == ("", "", "succeeded")
     assert not any(storage.job_files().exists(name) for name in names)
+    assert not JobInput.objects.filter(job=job).exists()
+    client.force_login(alice)
+    assert client.get(reverse("studio:file", args=[job.pk, "input"])).status_code == 404

@@ -55,7 +55,15 @@ def test_a_job_submitted_on_one_machine_downloads_from_another(mint, tmp_path, s
         for name in ("a", "b"):
             folder = tmp_path / name  # each machine's own disk, empty
             folder.mkdir()
-            env = worker_env({**bucket, "VAR_DIR": str(folder), "MEDIA_ROOT": str(folder / "m")})
+            # Every input to the bucket, as one over JOB_INPUT_INLINE_MAX_BYTES goes.
+            env = worker_env(
+                {
+                    **bucket,
+                    "VAR_DIR": str(folder),
+                    "MEDIA_ROOT": str(folder / "m"),
+                    "JOB_INPUT_INLINE_MAX_BYTES": "0",
+                }
+            )
             port = free_port()
             machines.append(
                 {

@@ -79,15 +79,13 @@ def _sync_floor(accepted_ms: float, job: Job) -> float:
         publishes.append((published - started) * 1000)
     with connection.cursor() as cursor:
         round_trip = median_ms(timed(lambda: cursor.execute("SELECT 1"), 1000))
-    # Into the job's own folder, which its accept made, as the job's output goes.
-    files = median_ms(
-        timed(
-            lambda: storage.save_image(
-                job.pk, "floor-output.png", storage.open_image(job.input_file)
-            ),
-            QUEUE_RUNS,
-        )
-    )
+
+    def read_and_store() -> None:  # as run_job does: the input from its row, the output a file
+        image = storage.open_input(job)
+        assert image is not None
+        storage.save_image(job.pk, "floor-output.png", image)
+
+    files = median_ms(timed(read_and_store, QUEUE_RUNS))
     hop = statistics.median(hops) - statistics.median(publishes)
     record("jobstart: floor part: the queue's hop after the publish (median)", hop, "ms")
     record("jobstart: floor part: 4 round trips (claim, end, commit, read back)", 4 * round_trip, "ms")  # fmt: skip
