@@ -26,6 +26,10 @@ def test_run_a_template_in_the_studio_and_see_the_result(page, celery_worker, tm
     after = page.get_by_alt_text("The result, after Pencil Sketch")
     after.wait_for()
     assert page.evaluate("img => img.naturalWidth", after.element_handle()) == 480
+    # The input (2.9 KB) was kept in the database with the job, and shows from there.
+    before = page.get_by_alt_text("Your image, before").element_handle()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=before)
+    assert page.evaluate("img => img.naturalWidth", before) == 480
     assert page.get_by_text("(refunded)").count() == 0
     screenshot(page, "studio-result")
     page.get_by_role("link", name="All jobs").click()
