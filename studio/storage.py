@@ -2,7 +2,8 @@
 S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set (what several machines need: the
 web process that stores an input and the worker that reads it may be on different hosts), else
 the local folder MEDIA_ROOT. Served only through owner-checked views, which redirect to a
-short-lived presigned URL where the storage can make one, and stream otherwise."""
+short-lived presigned URL where the storage can make one, and stream otherwise. An input of up
+to JOB_INPUT_INLINE_MAX_BYTES is no file: it is kept in the database with its job (JobInput)."""
 
 from __future__ import annotations
 
